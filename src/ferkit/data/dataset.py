@@ -1,0 +1,118 @@
+"""`FERDataset`: the one (image, label, source id) contract every reader returns.
+
+Images are read lazily with PIL, in the file's own channels (uint8 ``HxW`` gray or ``HxWx3`` RGB); size and
+channels are the transforms' business. FER2013 CSV rows keep their pixels in memory instead of files.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+IMAGE_EXTS: tuple[str, ...] = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp")
+
+
+def is_image_file(path: Path) -> bool:
+    return path.is_file() and path.suffix.lower() in IMAGE_EXTS and not path.name.startswith(".")
+
+
+def decode_image(path: str | Path) -> np.ndarray:
+    """Decode an image file to uint8 ``HxW`` (gray) or ``HxWx3`` (RGB); raises OSError/ValueError if unreadable."""
+    from PIL import Image
+
+    with Image.open(path) as img:
+        img.load()  # force the full decode so truncated files fail here, not later
+        if img.mode not in ("L", "RGB"):
+            # Palette/alpha/16-bit images: keep gray as gray, everything else as RGB.
+            img = img.convert("L" if img.mode in ("LA", "I", "I;16", "1", "F") else "RGB")
+        return np.asarray(img, dtype=np.uint8)
+
+
+class FERDataset:
+    """A split of a FER dataset: parallel ``labels`` / ``soft_labels`` / ``source_ids`` plus lazy images.
+
+    ``labels`` is int64 (``-1`` where only a soft label exists); ``soft_labels`` is float32 ``N x C`` or None;
+    ``source_ids`` are file paths, or ``"<csv path>#<row>"`` for FER2013 CSV rows; ``skipped`` lists
+    ``(source_id, reason)`` for files found unreadable (at load, or later by the cache/inspect decoders);
+    ``dropped`` counts label-file rows a label rule left out (e.g. FER+ ties).
+    """
+
+    def __init__(
+        self,
+        classes: Sequence[str],
+        source_ids: list[str],
+        labels: np.ndarray,
+        soft_labels: np.ndarray | None = None,
+        *,
+        name: str = "dataset",
+        format: str = "",
+        split: str = "",
+        root: str = "",
+        pixels: np.ndarray | list | None = None,
+        skipped: list[tuple[str, str]] | None = None,
+        dropped: dict[str, int] | None = None,
+    ) -> None:
+        self.classes = tuple(classes)
+        self.source_ids = list(source_ids)
+        self.labels = np.asarray(labels, dtype=np.int64)
+        self.soft_labels = None if soft_labels is None else np.asarray(soft_labels, dtype=np.float32)
+        self.name, self.format, self.split, self.root = name, format, split, root
+        self._pixels = pixels  # in-memory images (FER2013 CSV), indexed like source_ids
+        self.skipped = list(skipped or [])
+        self.dropped = dict(dropped or {})
+        assert len(self.labels) == len(self.source_ids)
+        assert self.soft_labels is None or self.soft_labels.shape == (len(self.source_ids), len(self.classes))
+
+    def __len__(self) -> int:
+        return len(self.source_ids)
+
+    def __repr__(self) -> str:
+        return (f"FERDataset(name={self.name!r}, format={self.format!r}, split={self.split!r}, "
+                f"n={len(self)}, classes={len(self.classes)}, skipped={len(self.skipped)})")
+
+    @property
+    def in_memory(self) -> bool:
+        return self._pixels is not None
+
+    def read_image(self, i: int) -> np.ndarray:
+        """Image ``i`` as uint8 ``HxW`` or ``HxWx3``. An unreadable file is added to ``skipped`` and re-raised
+        as ValueError naming it (batch decoders catch it and drop the image instead)."""
+        if self._pixels is not None:
+            return np.asarray(self._pixels[i], dtype=np.uint8)
+        sid = self.source_ids[i]
+        try:
+            return decode_image(sid)
+        except (OSError, ValueError, SyntaxError) as exc:
+            self.add_skipped(sid, f"unreadable image: {exc}")
+            raise ValueError(f"Cannot decode image {sid!r}: {exc}") from exc
+
+    def add_skipped(self, source_id: str, reason: str) -> None:
+        if all(s != source_id for s, _ in self.skipped):
+            log.warning("skipping %s (%s)", source_id, reason)
+            self.skipped.append((source_id, reason))
+
+    def class_counts(self) -> dict[str, int]:
+        """Images per class (by ``labels``; soft-only rows count under their argmax when labels are -1)."""
+        labels = self.labels
+        if self.soft_labels is not None and (labels < 0).any():
+            labels = np.where(labels < 0, self.soft_labels.argmax(1), labels)
+        counts = np.bincount(labels[labels >= 0], minlength=len(self.classes))
+        return {c: int(n) for c, n in zip(self.classes, counts)}
+
+    def subset(self, indices: Sequence[int], split: str | None = None) -> "FERDataset":
+        """A new dataset of the rows ``indices`` (in that order); ``skipped`` entries are carried over."""
+        idx = np.asarray(indices, dtype=np.int64)
+        pixels = None
+        if self._pixels is not None:
+            pixels = self._pixels[idx] if isinstance(self._pixels, np.ndarray) else [self._pixels[i] for i in idx]
+        return FERDataset(
+            self.classes, [self.source_ids[i] for i in idx], self.labels[idx],
+            None if self.soft_labels is None else self.soft_labels[idx],
+            name=self.name, format=self.format, split=self.split if split is None else split, root=self.root,
+            pixels=pixels, skipped=self.skipped, dropped=self.dropped,
+        )
