@@ -48,7 +48,7 @@ class ImageFileDataset(Dataset):
 
     def __getitem__(self, i: int):
         arr = to_array(self.dataset.read_image(i), self.image_size, self.channels)
-        img = torch.from_numpy(arr).permute(2, 0, 1)
+        img = torch.from_numpy(np.array(arr)).permute(2, 0, 1)  # PIL arrays are read-only
         if self.transform is not None:
             img = self.transform(img)
         return img, _target(self.dataset.labels, self.dataset.soft_labels, i)
@@ -63,10 +63,12 @@ def class_balanced_weights(labels: np.ndarray, num_classes: int) -> torch.Tensor
 
 def build_loader(dataset: Dataset, batch_size: int, train: bool, num_workers: int = 2,
                  balanced: bool = False, distributed: bool = False, seed: int = 0,
-                 pin_memory: bool = False, drop_last: bool | None = None) -> DataLoader:
+                 pin_memory: bool = False, drop_last: bool | None = None,
+                 num_replicas: int | None = None, rank: int | None = None) -> DataLoader:
     """DataLoader over ``ArrayDataset``/``ImageFileDataset``. ``train`` shuffles (and drops the last partial
     batch); ``balanced`` draws classes equally (WeightedRandomSampler, with replacement, epoch = len(dataset));
-    ``distributed`` shards with DistributedSampler (call ``loader.sampler.set_epoch(e)`` each epoch)."""
+    ``distributed`` shards with DistributedSampler (``num_replicas``/``rank`` default to the initialised process
+    group; call ``loader.sampler.set_epoch(e)`` each epoch)."""
     if balanced and distributed:
         raise ValueError("balanced=True and distributed=True cannot be combined here; use one of them "
                          "(or weight the loss by class instead of sampling).")
@@ -77,7 +79,7 @@ def build_loader(dataset: Dataset, batch_size: int, train: bool, num_workers: in
         gen = torch.Generator().manual_seed(seed)
         sampler = WeightedRandomSampler(class_balanced_weights(labels, num_classes), len(labels), generator=gen)
     elif distributed:
-        sampler = DistributedSampler(dataset, shuffle=train, seed=seed)
+        sampler = DistributedSampler(dataset, num_replicas=num_replicas, rank=rank, shuffle=train, seed=seed)
     gen = torch.Generator().manual_seed(seed)
     return DataLoader(
         dataset, batch_size=batch_size, shuffle=train and sampler is None, sampler=sampler,

@@ -46,7 +46,8 @@ def split_indices(labels: np.ndarray, fractions: dict[str, float], seed: int = 0
     for name in names[:-1]:
         frac = fractions[name] / left
         strat = labels[rest]
-        if np.bincount(strat[strat >= 0]).min(initial=2) < 2 if strat.size else False:
+        present = np.bincount(strat[strat >= 0]) if strat.size else np.array([], np.int64)
+        if (present[present > 0] < 2).any():
             # A class with one member cannot be stratified; sklearn would raise. Split unstratified, say so.
             log.warning("a class has a single image; splitting %s without stratification", name)
             strat = None

@@ -1,0 +1,225 @@
+"""inspect, split, dedupe, the decoded cache, transforms presets, torch loaders, and the `ferkit data` CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from ferkit.data import apply_split_file, dedupe, load_dataset, save_split_file, split_dataset
+from ferkit.data.cache import load_cached_arrays
+from ferkit.data.inspect import format_report, inspect_dataset
+from ferkit.data.loaders import ArrayDataset, ImageFileDataset, build_loader
+from ferkit.data.transforms import PRESETS, build_transforms
+from ferkit.labels import EMOTIONS
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+def _face(seed: int, size: int = 48) -> np.ndarray:
+    return np.random.default_rng(seed).integers(0, 256, (size, size), dtype=np.uint8)
+
+
+def _class_folders(root: Path, per_class: dict[str, int], splits=("train", "test"), seed0: int = 0) -> Path:
+    k = seed0
+    for split in splits:
+        for name, n in per_class.items():
+            (root / split / name).mkdir(parents=True, exist_ok=True)
+            for i in range(n):
+                k += 1
+                Image.fromarray(_face(k)).save(root / split / name / f"{split}_{i}.png")
+    return root
+
+
+@pytest.fixture()
+def folders(tmp_path) -> Path:
+    return _class_folders(tmp_path / "ds", {c: 4 for c in EMOTIONS})
+
+
+@pytest.fixture(scope="module")
+def rafdb_subset(tmp_path_factory) -> Path:
+    src = SHARED / "rafdb" / "DATASET"
+    if not src.is_dir():
+        pytest.skip(f"real dataset {src} not present (needs ../shared/data beside the checkout)")
+    out = tmp_path_factory.mktemp("rafdb") / "DATASET"
+    for split in ("train", "test"):
+        rows = ["image,label"]
+        for cls in sorted((src / split).iterdir()):
+            for f in sorted(cls.iterdir())[:4]:
+                (out / split / cls.name).mkdir(parents=True, exist_ok=True)
+                shutil.copy(f, out / split / cls.name / f.name)
+                rows.append(f"{f.name},{cls.name}")
+        (out / f"{split}_labels.csv").write_text("\n".join(rows) + "\n")
+    return out
+
+
+def test_inspect_counts_and_planted_leak(rafdb_subset):
+    # Plant a copy of a train image in test (re-encoded as PNG-identical JPEG bytes: same file copied).
+    src = next((rafdb_subset / "train" / "4").iterdir())
+    shutil.copy(src, rafdb_subset / "test" / "4" / "leaked_aligned.jpg")
+    with open(rafdb_subset / "test_labels.csv", "a") as fh:
+        fh.write("leaked_aligned.jpg,4\n")
+    try:
+        report = inspect_dataset(rafdb_subset, workers=1)
+    finally:
+        (rafdb_subset / "test" / "4" / "leaked_aligned.jpg").unlink()
+    assert report["format"] == "rafdb_kaggle"
+    assert report["splits"]["train"]["count"] == 28 and report["splits"]["test"]["count"] == 29
+    assert report["splits"]["test"]["class_counts"]["happy"] == 5
+    assert report["splits"]["train"]["sizes"] == {"100x100": 28}
+    assert report["splits"]["train"]["modes"] == {"RGB": 28}
+    leaks = report["duplicates_across"]
+    assert len(leaks) == 1
+    assert sorted((s, Path(p).name) for s, p in leaks[0]) == [("test", "leaked_aligned.jpg"), ("train", src.name)]
+    text = format_report(report)
+    assert "leakage): 1 groups" in text and "leaked_aligned.jpg" in text
+    json.dumps(report)  # JSON-able
+
+
+def test_inspect_within_duplicates_and_unreadable(folders):
+    shutil.copy(folders / "train" / "happy" / "train_0.png", folders / "train" / "happy" / "copy.png")
+    (folders / "test" / "sad" / "bad.jpg").write_bytes(b"\xff\xd8\xff\xe0 truncated")
+    report = inspect_dataset(folders, workers=1)
+    assert report["splits"]["train"]["duplicates_within"] == [
+        [str(folders / "train" / "happy" / n) for n in ("copy.png", "train_0.png")]]
+    assert [Path(s).name for s, _ in report["splits"]["test"]["unreadable"]] == ["bad.jpg"]
+    assert report["duplicates_across"] == [] and report["totals"]["unreadable"] == 1
+
+
+def test_split_is_stratified_and_deterministic(tmp_path):
+    root = _class_folders(tmp_path, {"happy": 40, "sad": 20, "fear": 10}, splits=("test",))
+    ds = load_dataset(root, "test")
+    a = split_dataset(ds, {"val": 0.5, "test": 0.5}, seed=0)
+    b = split_dataset(ds, "val:0.5,test:0.5", seed=0)
+    c = split_dataset(ds, {"val": 0.5, "test": 0.5}, seed=1)
+    assert a["val"].source_ids == b["val"].source_ids and a["val"].source_ids != c["val"].source_ids
+    assert set(a["val"].source_ids).isdisjoint(a["test"].source_ids)
+    assert len(a["val"]) + len(a["test"]) == len(ds)
+    for part in a.values():
+        counts = part.class_counts()
+        assert (counts["happy"], counts["sad"], counts["fear"]) == (20, 10, 5)
+        assert part.split in ("val", "test")
+    three = split_dataset(ds, {"train": 0.6, "val": 0.2, "test": 0.2}, seed=0)
+    assert [len(p) for p in three.values()] == [42, 14, 14]
+    with pytest.raises(ValueError, match="sum to 1"):
+        split_dataset(ds, {"val": 0.5, "test": 0.6})
+    path = save_split_file(a, tmp_path / "split.json", seed=0)
+    again = apply_split_file(ds, path)
+    assert again["test"].source_ids == a["test"].source_ids
+
+
+def test_dedupe_keeps_one_copy(folders):
+    shutil.copy(folders / "train" / "angry" / "train_0.png", folders / "train" / "angry" / "dup.png")
+    ds = load_dataset(folders, "train")
+    assert len(ds) == 29 and len(dedupe(ds, workers=1)) == 28
+
+
+def test_cache_reuse_and_rebuild(folders, tmp_path, monkeypatch):
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("FERKIT_CACHE", str(cache))
+    ds = load_dataset(folders, "train")
+    first = load_cached_arrays(ds, 32, 3)
+    assert first.images.shape == (28, 32, 32, 3) and first.images.dtype == np.uint8
+    assert first.path.parent == cache and first.classes == EMOTIONS
+    np.testing.assert_array_equal(first.labels, ds.labels)
+    assert len(list(cache.glob("*.json"))) == 1
+
+    import ferkit.data.cache as cache_mod
+
+    def boom(*a, **k):
+        raise AssertionError("decoded again although the cache matches")
+
+    monkeypatch.setattr(cache_mod, "decode_dataset", boom)
+    again = load_cached_arrays(load_dataset(folders, "train"), 32, 3)
+    assert isinstance(again.images, np.memmap)
+    np.testing.assert_array_equal(again.images, first.images)
+    monkeypatch.undo()
+    monkeypatch.setenv("FERKIT_CACHE", str(cache))
+
+    # Other parameters and a changed file both make a new entry.
+    gray = load_cached_arrays(ds, 32, 1)
+    assert gray.images.shape == (28, 32, 32, 1)
+    f = Path(ds.source_ids[0])
+    Image.fromarray(np.zeros((48, 48), np.uint8)).save(f)
+    os.utime(f, (1, 1))
+    changed = load_cached_arrays(load_dataset(folders, "train"), 32, 3)
+    assert changed.path != first.path and changed.images[0].max() == 0
+    assert len(list(cache.glob("*.json"))) == 3
+
+
+def test_cache_soft_labels_and_in_memory_csv(tmp_path):
+    import csv
+
+    path = tmp_path / "fer2013.csv"
+    with open(path, "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["emotion", "pixels", "Usage"])
+        for i in range(6):
+            w.writerow([i, " ".join(map(str, _face(i).ravel())), "Training"])
+    arr = load_cached_arrays(load_dataset(path), 24, 3, cache_dir=tmp_path / "c")
+    assert arr.images.shape == (6, 24, 24, 3) and arr.soft_labels is None
+    assert arr.source_ids[2] == f"{path}#2"
+
+
+@pytest.mark.parametrize("preset", PRESETS)
+@pytest.mark.parametrize("channels", [1, 3])
+def test_transforms_presets(preset, channels):
+    tf = build_transforms(40, channels, [0.5], [0.25], train=True, preset=preset)
+    for in_ch in (1, 3):
+        img = torch.randint(0, 256, (in_ch, 48, 48), dtype=torch.uint8)
+        out = tf(img)
+        assert out.shape == (channels, 40, 40) and out.dtype == torch.float32
+    ev = build_transforms(48, channels, [0.5], [0.25], train=False, preset=preset)
+    x = torch.full((channels, 48, 48), 255, dtype=torch.uint8)
+    torch.testing.assert_close(ev(x), torch.full((channels, 48, 48), 2.0))  # (1 - 0.5) / 0.25
+
+
+def test_unknown_preset_lists_valid_ones():
+    with pytest.raises(ValueError, match="'none', 'light', 'standard', 'strong'"):
+        build_transforms(48, 1, [0.5], [0.5], train=True, preset="heavy")
+
+
+def test_loaders(folders):
+    from ferkit.data.cache import arrays_in_memory
+
+    ds = load_dataset(folders, "train")
+    arrays = arrays_in_memory(ds, 32, 1)
+    tf = build_transforms(32, 1, [0.5], [0.5], train=True, preset="standard")
+    x, y = ArrayDataset(arrays, tf)[0]
+    assert x.shape == (1, 32, 32) and isinstance(y, int)
+    x2, y2 = ImageFileDataset(ds, 32, 1, tf)[0]
+    assert x2.shape == (1, 32, 32) and y2 == y
+    loader = build_loader(ArrayDataset(arrays, tf), batch_size=8, train=True, num_workers=0, balanced=True)
+    xb, yb = next(iter(loader))
+    assert xb.shape == (8, 1, 32, 32) and yb.dtype == torch.int64
+    arrays.soft_labels = np.eye(7, dtype=np.float32)[arrays.labels]
+    _, ys = ArrayDataset(arrays)[3]
+    assert ys.shape == (7,) and ys.dtype == torch.float32
+    dist = build_loader(ArrayDataset(arrays), batch_size=4, train=False, num_workers=0, distributed=True,
+                        num_replicas=2, rank=1)
+    assert type(dist.sampler).__name__ == "DistributedSampler" and len(dist.sampler) == 14
+    with pytest.raises(ValueError, match="cannot be combined"):
+        build_loader(ArrayDataset(arrays), 4, True, num_workers=0, balanced=True, distributed=True)
+
+
+def test_cli_inspect_and_split(folders, tmp_path, capsys):
+    from ferkit.cli import main
+
+    out = tmp_path / "insp"
+    assert main(["data", "inspect", str(folders), "--json", "--out", str(out), "--workers", "1"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["splits"]["test"]["count"] == 28
+    assert (out / "class_distribution.png").stat().st_size > 0 and (out / "inspect.json").is_file()
+    split_file = tmp_path / "s.json"
+    assert main(["data", "split", str(folders), "--split", "test", "--into", "val:0.5,test:0.5",
+                 "--seed", "0", "--out", str(split_file)]) == 0
+    doc = json.loads(split_file.read_text())
+    assert doc["counts"] == {"val": 14, "test": 14} and doc["seed"] == 0
+    assert main(["data", "inspect", str(tmp_path / "nothing")]) == 2
+    assert "does not exist" in capsys.readouterr().err
