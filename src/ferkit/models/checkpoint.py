@@ -54,7 +54,8 @@ def save_checkpoint(model: nn.Module, path: str | os.PathLike, metadata: dict | 
     meta = {k: cfg[k] for k in ("arch", "num_classes", "image_size", "in_chans", "mean", "std", "model_kwargs")
             if k in cfg}
     meta.update(metadata or {})
-    meta.setdefault("labels", _default_labels(int(meta["num_classes"])))
+    if "labels" not in meta:
+        meta["labels"] = _default_labels(int(meta["num_classes"]))
     if len(meta["labels"]) != meta["num_classes"]:
         raise ValueError(f"{len(meta['labels'])} labels {meta['labels']} for a model with {meta['num_classes']} classes.")
     meta["format_version"] = FORMAT_VERSION
