@@ -9,4 +9,19 @@ from ferkit.labels import EMOTIONS
 
 __version__ = "0.1.0"
 
-__all__ = ["EMOTIONS", "__version__"]
+__all__ = ["EMOTIONS", "__version__", "create_model", "list_models", "load_model"]
+
+# Public names served lazily from submodules (name -> module), so `import ferkit` does not import torch.
+_LAZY = {
+    "create_model": "ferkit.models",
+    "list_models": "ferkit.models",
+    "load_model": "ferkit.models",
+}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'ferkit' has no attribute {name!r}")
