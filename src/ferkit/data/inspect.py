@@ -99,8 +99,8 @@ def format_report(report: dict, max_list: int = 5) -> str:
             lines.append(f"{s}: sizes {sizes}; modes {modes}; exact duplicate groups within: "
                          f"{len(e['duplicates_within'])}; unreadable: {len(e['unreadable'])}")
         if "dropped" in e:
-            lines.append(f"{s}: FER+ majority vote kept {e['count']} of {e['images_with_votes']} voted images; "
-                         f"dropped {e['dropped']}")
+            rows = e["count"] + sum(e["dropped"].values())
+            lines.append(f"{s}: FER+ majority vote kept {e['count']} of {rows} label.csv rows; dropped {e['dropped']}")
         if "note" in e:
             lines.append(f"{s}: {e['note']}")
         for sid, why in e["unreadable"][:max_list]:
