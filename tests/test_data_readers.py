@@ -272,3 +272,8 @@ def test_corrupt_and_empty_images_are_skipped(tmp_path):
     assert len(arrays) == 14 and arrays.images.shape == (14, 32, 32, 1)
     assert {Path(s).name for s, _ in ds.skipped} == {"empty.jpg", "truncated.png", "garbage.jpg"}
     assert {Path(s).name for s, _ in arrays.skipped} == {"truncated.png", "garbage.jpg"}
+    from ferkit.data import drop_unreadable
+
+    clean = drop_unreadable(load_dataset(tmp_path, "all"), workers=1)
+    assert len(clean) == 14 and len(clean.skipped) == 3
+    assert all(clean.read_image(i).shape == (48, 48) for i in range(len(clean)))

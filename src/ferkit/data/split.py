@@ -114,3 +114,12 @@ def dedupe(dataset: FERDataset, workers: int | None = None) -> FERDataset:
     if len(keep) < len(dataset):
         log.info("dedupe %s/%s: kept %d of %d", dataset.name, dataset.split, len(keep), len(dataset))
     return dataset.subset(keep)
+
+
+def drop_unreadable(dataset: FERDataset, workers: int | None = None) -> FERDataset:
+    """Decode every image once and keep only the readable ones (the others are listed in ``skipped``); use it
+    before ``ImageFileDataset`` so a corrupt file cannot stop a training run. The cache path does this itself."""
+    from ferkit.data.decode import probe_dataset
+
+    infos = probe_dataset(dataset, workers)
+    return dataset.subset([i for i, info in enumerate(infos) if info is not None])
