@@ -38,6 +38,7 @@ def test_forward_backward(name, in_chans):
     assert stem.weight.shape[1] == in_chans
     assert stem.weight.grad is not None and torch.isfinite(stem.weight.grad).all()
     assert model.default_cfg["in_chans"] == in_chans and len(model.default_cfg["mean"]) == in_chans
+    assert model.min_image_size == get_model_cfg(name)["min_image_size"]
 
 
 @pytest.mark.parametrize("name", ["resnet18_cbam", "fercnet_s", "mobilenet_v3_small", "simple_cnn"])

@@ -62,10 +62,10 @@ def _create_fercnet(
                   min_image_size=min_size)
 
 
-@register_model(image_size=48, in_chans=1, mean=GRAY_MEAN, std=GRAY_STD, min_image_size=8)
+@register_model(image_size=48, in_chans=1, mean=GRAY_MEAN, std=GRAY_STD, min_image_size=16)
 def fercnet_s(num_classes=7, in_chans=1, pretrained=False, weights=None, drop_rate=0.3,
               widths=(32, 64, 128, 256), depths=(2, 2, 2, 2), stem_pool=True):
-    """Compact VGG-style CNN for 48-64 px gray faces (~1.2 M params), ferkit's CPU default."""
+    """Compact VGG-style CNN for 48-64 px gray faces (~1.2 M params), built for CPU training."""
     return _create_fercnet(num_classes=num_classes, in_chans=in_chans, widths=tuple(widths), depths=tuple(depths),
                            stem_pool=stem_pool, drop_rate=drop_rate)
 
