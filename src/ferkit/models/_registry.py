@@ -111,7 +111,7 @@ def create_model(
         with_weights = [n for n in list_models() if _CFGS[n]["pretrained_backbone"]]
         raise ValueError(
             f"Model {name!r} has no ImageNet weights (it trains from scratch); use pretrained=False, "
-            f"or one of: {', '.join(with_weights)}."
+            f"or one of: {', '.join(with_weights)}. To reload a trained ferkit model use load_model(folder)."
         )
     in_chans = cfg["in_chans"] if in_chans is None else int(in_chans)
     model = builder(num_classes=num_classes, in_chans=in_chans, pretrained=pretrained, weights=weights, **kwargs)
