@@ -36,8 +36,9 @@ def _mobilenet(builder_name, num_classes, in_chans, pretrained, weights, drop_ra
         # Keep V3's pretrained Linear-Hardswish "pre-logits" layer; replace only the final linear.
         pre_logits = nn.Sequential(net.classifier[0], net.classifier[1])
         return FERNet(net.features, num_features, num_classes, stem_name="features.0.0", pre_logits=pre_logits,
-                      head_features=net.classifier[0].out_features, drop_rate=drop_rate)
-    return FERNet(net.features, num_features, num_classes, stem_name="features.0.0", drop_rate=drop_rate)
+                      head_features=net.classifier[0].out_features, drop_rate=drop_rate, min_image_size=32)
+    return FERNet(net.features, num_features, num_classes, stem_name="features.0.0", drop_rate=drop_rate,
+                  min_image_size=32)
 
 
 @register_model(pretrained_backbone="mobilenet_v2")
@@ -67,7 +68,7 @@ def efficientnet_b0(num_classes=7, in_chans=3, pretrained=False, weights=None, d
     _load_and_adapt(net, "efficientnet_b0", net.features[0], "0", in_chans=in_chans, pretrained=pretrained,
                     weights=weights, head_prefixes=("classifier.",))
     return FERNet(net.features, net.classifier[1].in_features, num_classes, stem_name="features.0.0",
-                  drop_rate=drop_rate)
+                  drop_rate=drop_rate, min_image_size=32)
 
 
 class _VGGFeatures(nn.Module):
@@ -90,7 +91,8 @@ def vgg16(num_classes=7, in_chans=3, pretrained=False, weights=None, drop_rate=0
     holder = _VGGFeatures()
     _load_and_adapt(holder, "vgg16_bn", holder.features, "0", in_chans=in_chans, pretrained=pretrained,
                     weights=weights, head_prefixes=("classifier.",))
-    return FERNet(holder.features, 512, num_classes, stem_name="features.0", drop_rate=drop_rate)
+    return FERNet(holder.features, 512, num_classes, stem_name="features.0", drop_rate=drop_rate,
+                  min_image_size=32)
 
 
 @register_model(image_size=112, min_image_size=75, pretrained_backbone="inception_v3")
