@@ -1,0 +1,313 @@
+"""Typed training config: dataclass defaults < YAML recipe < ``key=value`` overrides (dotted keys).
+
+``load_config("configs/rafdb_resnet50_cbam_light.yaml", ["stages.1.lr=1e-5", "data.batch_size=64"])`` returns a
+``TrainConfig``. Override values are parsed with ``yaml.safe_load`` (never ``eval``); unknown keys fail with
+"did you mean ...", wrong types fail naming the key, the value and the expected type.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import re
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Union
+
+PARAM_GROUPS: tuple[str, ...] = ("head", "attention", "stem", "backbone", "all")
+OPTIMIZERS: tuple[str, ...] = ("adam", "adamw", "sgd")
+SCHEDULERS: tuple[str, ...] = ("none", "cosine", "step", "plateau", "onecycle")
+METRICS: tuple[str, ...] = ("val_acc", "val_macro_f1", "val_loss")
+AMP_MODES: tuple[str, ...] = ("auto", "off", "bf16", "fp16")
+DEVICES: tuple[str, ...] = ("auto", "cpu", "cuda")
+
+
+@dataclass
+class SplitFromConfig:
+    """Make named parts (e.g. ``val`` and ``test``) by a stratified seeded split of one split (``split``)."""
+
+    split: str = "test"
+    fractions: dict[str, float] = field(default_factory=lambda: {"val": 0.5, "test": 0.5})
+    seed: int = 0
+
+
+@dataclass
+class DataConfig:
+    path: str = "../shared/data/rafdb"
+    format: str = "auto"
+    train_split: str = "train"
+    val_split: str | None = None  # a split of its own; else val_from, else val_fraction of train
+    test_split: str | None = "test"
+    val_from: SplitFromConfig | None = None
+    val_fraction: float = 0.0
+    image_size: int | None = None  # None: the model's default
+    channels: int | None = None  # None: the model's default (1 gray, 3 RGB)
+    label_mode: str = "majority"  # FER+: majority or soft
+    include_contempt: bool = False
+    augment: str = "standard"  # ferkit.data.transforms.PRESETS
+    balanced: bool = False  # class-balanced sampling of the train split
+    batch_size: int = 64
+    eval_batch_size: int | None = None  # None: 2 x batch_size
+    workers: int = 0  # DataLoader workers; 0-2 on a small CPU
+    cache: bool = True  # decoded-array cache (~/.cache/ferkit/arrays or $FERKIT_CACHE)
+    cache_dir: str | None = None
+    max_per_class: int | None = None  # keep the first N images of each class in every split (quick runs, tests)
+
+
+@dataclass
+class ModelConfig:
+    name: str = "resnet18_cbam"
+    pretrained: bool = False
+    weights: str | None = None
+    kwargs: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class StageConfig:
+    """One training stage: which parameter groups train, for how long, with which optimiser and schedule."""
+
+    name: str = "all"
+    epochs: int = 10
+    lr: float = 1e-3
+    train: list[str] = field(default_factory=lambda: ["all"])
+    optimizer: str = "adam"
+    weight_decay: float = 0.0
+    momentum: float = 0.9  # sgd only
+    scheduler: str = "none"
+    warmup_epochs: float = 0.0  # linear warm-up (cosine, step, none)
+    step_size: int = 10  # step scheduler: epochs between decays
+    gamma: float = 0.1  # step/plateau decay factor
+    plateau_patience: int = 3
+    min_lr: float = 0.0  # cosine floor
+    early_stop: bool = True  # whether early stopping may end this stage
+
+
+@dataclass
+class LossConfig:
+    class_weights: Union[str, list[float]] = "none"  # none, balanced, or one weight per class
+    label_smoothing: float = 0.0
+    soft_targets: bool = True  # use the data's soft labels (FER+ label_mode=soft) when it has them
+
+
+@dataclass
+class EarlyStopConfig:
+    metric: str = "val_acc"  # also chooses the best checkpoint
+    patience: int | None = None  # None: never stop early
+    min_delta: float = 0.0
+
+
+@dataclass
+class TrainConfig:
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    stages: list[StageConfig] = field(default_factory=lambda: [StageConfig()])
+    loss: LossConfig = field(default_factory=LossConfig)
+    early_stop: EarlyStopConfig = field(default_factory=EarlyStopConfig)
+    seed: int = 0
+    device: str = "auto"
+    amp: str = "auto"  # auto: bf16 (or fp16 + GradScaler) on CUDA, off on CPU
+    channels_last: bool = True
+    deterministic: bool = False
+    threads: int | None = None  # torch CPU threads; None leaves torch's default
+    grad_clip: float | None = None
+    out_dir: str = "runs"
+    name: str | None = None  # run folder name; None: <model>_<dataset>_<timestamp>
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+_CHOICES: dict[str, tuple[str, ...]] = {
+    "device": DEVICES, "amp": AMP_MODES, "early_stop.metric": METRICS, "data.label_mode": ("majority", "soft"),
+}
+_STAGE_CHOICES: dict[str, tuple[str, ...]] = {"optimizer": OPTIMIZERS, "scheduler": SCHEDULERS}
+_FREE_DICTS = ("kwargs", "fractions")  # user dicts whose keys are not checked here
+_NUMBER = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")
+
+
+def _type_name(tp) -> str:
+    return getattr(tp, "__name__", str(tp).replace("typing.", ""))
+
+
+def _coerce(value: Any, tp, key: str) -> Any:
+    """Check ``value`` against annotation ``tp`` (converting dicts to dataclasses); TypeError-free ValueError."""
+    origin = typing.get_origin(tp)
+    if origin in (Union, types.UnionType):
+        args = typing.get_args(tp)
+        if value is None and type(None) in args:
+            return None
+        errors = []
+        for arg in (a for a in args if a is not type(None)):
+            try:
+                return _coerce(value, arg, key)
+            except ValueError as err:
+                errors.append(str(err))
+        raise ValueError(f"{key}={value!r} has the wrong type; expected {' or '.join(map(_type_name, args))}.")
+    if dataclasses.is_dataclass(tp):
+        if isinstance(value, tp):
+            return value
+        if not isinstance(value, dict):
+            raise ValueError(f"{key} must be a mapping of {tp.__name__} fields, got {value!r}.")
+        return _from_dict(tp, value, key)
+    if origin is list:
+        if not isinstance(value, list):
+            raise ValueError(f"{key} must be a list, got {value!r}.")
+        (arg,) = typing.get_args(tp)
+        return [_coerce(v, arg, f"{key}.{i}") for i, v in enumerate(value)]
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ValueError(f"{key} must be a mapping, got {value!r}.")
+        _, arg = typing.get_args(tp)
+        return {str(k): _coerce(v, arg, f"{key}.{k}") for k, v in value.items()}
+    if tp is Any:
+        return value
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise ValueError(f"{key}={value!r} must be true or false.")
+        return value
+    if tp is float:
+        if isinstance(value, str) and _NUMBER.fullmatch(value.strip()):
+            value = float(value)  # YAML 1.1 reads "1e-5" (no dot) as a string; a number is clearly meant
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ValueError(f"{key}={value!r} must be a number.")
+        return float(value)
+    if tp is int:
+        if isinstance(value, bool) or not (isinstance(value, int) or (isinstance(value, float) and value.is_integer())):
+            raise ValueError(f"{key}={value!r} must be an integer.")
+        return int(value)
+    if tp is str:
+        if not isinstance(value, str):
+            raise ValueError(f"{key}={value!r} must be a string.")
+        return value
+    raise AssertionError(f"unhandled annotation {tp} for {key}")
+
+
+def _unknown_key(key: str, name: str, valid: list[str]) -> ValueError:
+    close = difflib.get_close_matches(name, valid, n=3, cutoff=0.5)
+    hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+    return ValueError(f"Unknown config key {key!r}.{hint} Valid keys here: {', '.join(valid)}.")
+
+
+def _from_dict(cls, data: dict, prefix: str = ""):
+    """Build dataclass ``cls`` from ``data``: missing keys take defaults, unknown keys raise did-you-mean."""
+    hints = typing.get_type_hints(cls)
+    names = [f.name for f in dataclasses.fields(cls)]
+    kwargs = {}
+    for name, value in data.items():
+        key = f"{prefix}.{name}" if prefix else str(name)
+        if name not in names:
+            raise _unknown_key(key, str(name), names)
+        kwargs[name] = _coerce(value, hints[name], key)
+    return cls(**kwargs)
+
+
+def _check_choice(key: str, value: str, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        raise ValueError(f"{key}={value!r} is not valid; choose one of {list(choices)}.")
+
+
+def validate(cfg: TrainConfig) -> TrainConfig:
+    """Value checks beyond types (choices, ranges); returns ``cfg``."""
+    flat = {"device": cfg.device, "amp": cfg.amp, "early_stop.metric": cfg.early_stop.metric,
+            "data.label_mode": cfg.data.label_mode}
+    for key, choices in _CHOICES.items():
+        _check_choice(key, flat[key], choices)
+    if not cfg.stages:
+        raise ValueError("stages is empty; give at least one stage, e.g. stages: [{epochs: 10, lr: 1e-3}].")
+    for i, st in enumerate(cfg.stages):
+        for key, choices in _STAGE_CHOICES.items():
+            _check_choice(f"stages.{i}.{key}", getattr(st, key), choices)
+        for g in st.train:
+            _check_choice(f"stages.{i}.train", g, PARAM_GROUPS)
+        if st.epochs < 0 or st.lr < 0:
+            raise ValueError(f"stages.{i}: epochs ({st.epochs}) and lr ({st.lr}) must be >= 0.")
+    cw = cfg.loss.class_weights
+    if isinstance(cw, str):
+        _check_choice("loss.class_weights", cw, ("none", "balanced"))
+    if not 0 <= cfg.loss.label_smoothing < 1:
+        raise ValueError(f"loss.label_smoothing={cfg.loss.label_smoothing} must be in [0, 1).")
+    if cfg.data.channels not in (None, 1, 3):
+        raise ValueError(f"data.channels={cfg.data.channels} must be 1 (gray) or 3 (RGB).")
+    if not 0 <= cfg.data.val_fraction < 1:
+        raise ValueError(f"data.val_fraction={cfg.data.val_fraction} must be in [0, 1).")
+    if cfg.data.batch_size < 1:
+        raise ValueError(f"data.batch_size={cfg.data.batch_size} must be >= 1.")
+    return cfg
+
+
+def _set_dotted(tree: dict, key: str, value: Any) -> None:
+    """Set ``tree[a][b][0][c] = value`` for ``key="a.b.0.c"``; list indices must exist."""
+    parts = key.split(".")
+    node: Any = tree
+    for i, part in enumerate(parts):
+        last = i == len(parts) - 1
+        where = ".".join(parts[: i + 1])
+        if isinstance(node, list):
+            if not part.lstrip("-").isdigit() or not -len(node) <= int(part) < len(node):
+                raise ValueError(f"Override {key!r}: {where!r} needs a list index 0..{len(node) - 1}; "
+                                 f"add the item in the YAML (e.g. another stage) first.")
+            idx = int(part)
+            if last:
+                node[idx] = value
+            else:
+                node = node[idx]
+            continue
+        if not isinstance(node, dict):
+            raise ValueError(f"Override {key!r}: {'.'.join(parts[:i])!r} is not a mapping.")
+        if part not in node and not (i > 0 and parts[i - 1] in _FREE_DICTS):
+            raise _unknown_key(where, part, list(node))
+        if last:
+            node[part] = value
+        else:
+            if node.get(part) is None:
+                node[part] = {} if part != "val_from" else dataclasses.asdict(SplitFromConfig())
+            node = node[part]
+
+
+def parse_override(text: str) -> tuple[str, Any]:
+    """``"stages.1.lr=1e-5"`` -> ``("stages.1.lr", 1e-05)``; the value is parsed with yaml.safe_load."""
+    import yaml
+
+    key, sep, raw = text.partition("=")
+    if not sep or not key.strip():
+        raise ValueError(f"Bad override {text!r}; write KEY=VALUE with a dotted key, e.g. data.batch_size=64.")
+    return key.strip(), yaml.safe_load(raw) if raw.strip() else None
+
+
+def config_from_dict(data: dict | None, overrides: list[str] | None = None) -> TrainConfig:
+    """Defaults < ``data`` < ``overrides``; validated."""
+    cfg = _from_dict(TrainConfig, data or {})
+    if overrides:
+        tree = cfg.to_dict()
+        for text in overrides:
+            key, value = parse_override(text)
+            _set_dotted(tree, key, value)
+        cfg = _from_dict(TrainConfig, tree)
+    return validate(cfg)
+
+
+def load_config(yaml_path: str | Path | None, overrides: list[str] | None = None) -> TrainConfig:
+    """Read a YAML recipe (None: defaults only) and apply ``key=value`` overrides."""
+    import yaml
+
+    data: dict = {}
+    if yaml_path is not None:
+        path = Path(yaml_path)
+        if not path.is_file():
+            raise FileNotFoundError(f"Config file {str(path)!r} does not exist; see configs/ for recipes.")
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        if not isinstance(data, dict):
+            raise ValueError(f"{path} must hold a YAML mapping of config keys, got {type(data).__name__}.")
+    return config_from_dict(data, overrides)
+
+
+def save_config(cfg: TrainConfig, path: str | Path) -> Path:
+    """Write the resolved config as YAML (loadable again with ``load_config``)."""
+    import yaml
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False), encoding="utf-8")
+    return path
