@@ -15,6 +15,7 @@ import sys
 # heavy imports (torch, cv2) happen inside the handlers.
 VERB_MODULES: tuple[str, ...] = (
     "ferkit.cli.data",
+    "ferkit.cli.compare",
 )
 
 
