@@ -1,0 +1,110 @@
+"""One epoch of training and one pass of evaluation, as plain functions (torchvision references style)."""
+
+from __future__ import annotations
+
+import contextlib
+import math
+
+import torch
+from torch import nn
+from tqdm import tqdm
+
+
+def autocast_context(device: torch.device, amp_dtype: torch.dtype | None):
+    """``torch.autocast`` for ``amp_dtype`` on ``device``, or a no-op when AMP is off."""
+    if amp_dtype is None:
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=device.type, dtype=amp_dtype)
+
+
+def set_train_mode(model: nn.Module) -> None:
+    """``model.train()`` but keep BatchNorm layers whose parameters are all frozen in eval mode, so a frozen
+    part's running statistics stay fixed too (a frozen stage leaves the backbone exactly unchanged)."""
+    model.train()
+    for module in model.modules():
+        if isinstance(module, nn.modules.batchnorm._BatchNorm):
+            params = list(module.parameters(recurse=False))
+            if params and not any(p.requires_grad for p in params):
+                module.eval()
+
+
+def _to_device(images, targets, device, channels_last):
+    images = images.to(device, non_blocking=True)
+    if channels_last:
+        images = images.contiguous(memory_format=torch.channels_last)
+    return images, targets.to(device, non_blocking=True)
+
+
+def train_one_epoch(model: nn.Module, loader, criterion: nn.Module, optimizer: torch.optim.Optimizer,
+                    scheduler=None, device: torch.device | str = "cpu", scaler=None, epoch: int = 0,
+                    amp_dtype: torch.dtype | None = None, channels_last: bool = False,
+                    grad_clip: float | None = None, progress: bool = True) -> dict:
+    """Train ``model`` for one pass over ``loader``; steps a per-batch ``scheduler`` (not ReduceLROnPlateau).
+
+    Returns ``{"loss": mean loss, "acc": train accuracy, "images": count, "seconds": wall time}``.
+    """
+    import time
+
+    device = torch.device(device)
+    set_train_mode(model)
+    per_batch = scheduler is not None and not isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau)
+    loss_sum, correct, seen, start = 0.0, 0, 0, time.perf_counter()
+    bar = tqdm(loader, desc=f"epoch {epoch}", leave=False, disable=not progress, unit="batch")
+    for images, targets in bar:
+        images, targets = _to_device(images, targets, device, channels_last)
+        with autocast_context(device, amp_dtype):
+            logits = model(images)  # B,num_classes
+            loss = criterion(logits.float(), targets)
+        if not math.isfinite(loss.item()):
+            raise RuntimeError(f"Training loss is {loss.item()} at epoch {epoch}; lower the learning rate or "
+                               "turn AMP off (amp=off).")
+        optimizer.zero_grad(set_to_none=True)
+        if scaler is not None:
+            scaler.scale(loss).backward()
+            if grad_clip:
+                scaler.unscale_(optimizer)
+                nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+            scaler.step(optimizer)
+            scaler.update()
+        else:
+            loss.backward()
+            if grad_clip:
+                nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+            optimizer.step()
+        if per_batch:
+            scheduler.step()
+        n = images.shape[0]
+        hard = targets.argmax(1) if targets.ndim == 2 else targets  # soft targets: their argmax
+        loss_sum += loss.item() * n
+        correct += int((logits.argmax(1) == hard).sum())
+        seen += n
+        bar.set_postfix(loss=f"{loss_sum / seen:.4f}", lr=f"{optimizer.param_groups[0]['lr']:.2e}")
+    bar.close()
+    return {"loss": loss_sum / max(seen, 1), "acc": correct / max(seen, 1), "images": seen,
+            "seconds": time.perf_counter() - start}
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, loader, device: torch.device | str = "cpu", criterion: nn.Module | None = None,
+             amp_dtype: torch.dtype | None = None, channels_last: bool = False,
+             progress: bool = False) -> tuple[float | None, torch.Tensor, torch.Tensor]:
+    """Eval-mode pass over ``loader`` -> ``(mean loss or None, logits N x C float32 CPU, labels N int64 CPU)``.
+
+    Soft targets count in the loss as given; ``labels`` are their argmax.
+    """
+    device = torch.device(device)
+    model.eval()
+    logits_all, labels_all, loss_sum, seen = [], [], 0.0, 0
+    for images, targets in tqdm(loader, desc="eval", leave=False, disable=not progress, unit="batch"):
+        images, targets = _to_device(images, targets, device, channels_last)
+        with autocast_context(device, amp_dtype):
+            logits = model(images).float()  # B,num_classes
+        if criterion is not None:
+            loss_sum += criterion(logits, targets).item() * images.shape[0]
+        seen += images.shape[0]
+        logits_all.append(logits.cpu())
+        labels_all.append((targets.argmax(1) if targets.ndim == 2 else targets).cpu())
+    if not logits_all:
+        raise ValueError("The evaluation split is empty; check the split name and data.max_per_class.")
+    loss = loss_sum / seen if criterion is not None else None
+    return loss, torch.cat(logits_all), torch.cat(labels_all).long()

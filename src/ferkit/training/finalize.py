@@ -1,0 +1,67 @@
+"""After the last epoch: training curves, calibration temperature on val, test report of the best checkpoint."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import torch
+
+from ferkit.training.data import build_eval_loader
+from ferkit.training.engine import evaluate
+
+log = logging.getLogger(__name__)
+
+
+def model_extra(model, image_size: int, in_chans: int) -> dict:
+    """Parameter count and FLOPs per image, for reports and ``ferkit compare``."""
+    from ferkit.models import count_flops, count_parameters
+
+    extra = {"params": count_parameters(model)}
+    try:
+        extra["flops"] = count_flops(model, image_size, in_chans)
+    except Exception as err:  # noqa: BLE001 - FLOPs are informative only; a counter failure must not lose a run
+        log.warning("could not count FLOPs: %s", err)
+    return extra
+
+
+def finalize_run(cfg, prep, run_dir: Path, val_loader, device: torch.device, criterion, history: list[dict]) -> dict | None:
+    """Write ``curves.png``; fit the temperature on val and store it in ``best/model.json``; evaluate the best
+    checkpoint on test into ``test_report/`` (ECE before/after temperature in ``extra``). Returns the report dict."""
+    from ferkit.evaluation import compute_report, expected_calibration_error, fit_temperature, plot_curves, softmax
+    from ferkit.models import load_model, save_checkpoint
+
+    try:
+        plot_curves(history, run_dir / "curves.png", title=run_dir.name)
+    except Exception as err:  # noqa: BLE001 - a plotting failure must not lose the trained model
+        log.warning("could not draw curves.png: %s", err)
+    best = run_dir / "best"
+    model, meta = load_model(best, device)
+    arrays = prep.arrays
+    temperature = None
+    if val_loader is not None:
+        _, logits, labels = evaluate(model, val_loader, device)
+        temperature = float(fit_temperature(logits.numpy(), labels.numpy()))
+        meta["temperature"] = temperature
+        log.info("calibration temperature (fitted on val): %.3f", temperature)
+    report = None
+    if arrays.test is not None:
+        loader = build_eval_loader(arrays.test, prep.eval_tf, cfg.data.eval_batch_size or 2 * cfg.data.batch_size,
+                                   cfg.data.workers)
+        loss, logits, labels = evaluate(model, loader, device, criterion)
+        y = labels.numpy()
+        probs = softmax(logits.numpy())
+        extra = {"run": str(run_dir), "checkpoint": str(best), "best_epoch": meta.get("metrics", {}).get("epoch"),
+                 "temperature": temperature, "ece_before_temperature": float(expected_calibration_error(probs, y)),
+                 **model_extra(model, arrays.image_size, arrays.channels)}
+        if temperature is not None:
+            extra["ece_after_temperature"] = float(expected_calibration_error(softmax(logits.numpy(), temperature), y))
+        name = f"{meta['arch']} on {prep.dataset_name} {cfg.data.test_split or 'test'}"
+        rep = compute_report(y, probs.argmax(1), arrays.classes, probs=probs, loss=loss, name=name, extra=extra)
+        rep.save(run_dir / "test_report")
+        report = rep.to_dict()
+        meta["test_metrics"] = {"accuracy": rep.accuracy, "macro_f1": rep.macro["f1"], "n": rep.n,
+                                "ece": extra["ece_before_temperature"], "ece_calibrated": extra.get("ece_after_temperature")}
+        log.info("test: accuracy %.4f, macro F1 %.4f (n=%d)", rep.accuracy, rep.macro["f1"], rep.n)
+    save_checkpoint(model, best, meta)
+    return report

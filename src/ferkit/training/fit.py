@@ -1,0 +1,254 @@
+"""``fit(config)``: sequence the stages and epochs of a recipe; resumable, torchrun-aware.
+
+Per epoch: seed (base seed + epoch, so a resumed run draws the same batches and augmentations), train, evaluate
+on val (rank 0), early-stopping bookkeeping, best checkpoint in ``<run>/best/``, resumable state in
+``<run>/last/``, ``metrics.csv``/``metrics.jsonl``. At the end: ``curves.png``, temperature fitted on val,
+test report of the best checkpoint in ``<run>/test_report/``.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+
+from ferkit.config import TrainConfig, save_config
+from ferkit.training import distributed as dist_utils
+from ferkit.training.data import build_eval_loader
+from ferkit.training.engine import evaluate, train_one_epoch
+from ferkit.training.optim import build_criterion, build_optimizer, build_scheduler
+from ferkit.training.setup import (configure_torch, prepare, resolve_amp, resolve_device, resolve_run_dir,
+                                   seed_everything)
+from ferkit.training.state import find_last, get_rng_state, load_last, save_last, set_rng_state
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class RunResult:
+    """What a run produced: its folder, best checkpoint and metric, per-epoch history, test report dict."""
+
+    run_dir: Path
+    best_dir: Path | None
+    best_metric: float | None
+    best_epoch: int | None
+    history: list[dict] = field(default_factory=list)
+    test_report: dict | None = None
+    stopped_early: bool = False
+    seconds: float = 0.0
+
+
+@dataclass
+class _Progress:
+    """Counters saved in ``last/state.pt``; ``stage``/``stage_epoch`` name the next epoch to run."""
+
+    stage: int = 0
+    stage_epoch: int = 0
+    epoch: int = 0  # epochs done over all stages
+    best_score: float | None = None
+    best_epoch: int | None = None
+    bad_epochs: int = 0
+    stopped_early: bool = False
+    history: list = field(default_factory=list)
+
+
+def _score(metrics: dict, metric: str) -> float | None:
+    value = metrics.get(metric)
+    if value is None:
+        return None
+    return -value if metric == "val_loss" else value  # higher is better
+
+
+def _val_metrics(model, loader, device, criterion, amp_dtype, channels_last) -> dict:
+    from sklearn.metrics import f1_score
+
+    loss, logits, labels = evaluate(model, loader, device, criterion, amp_dtype, channels_last)
+    pred = logits.argmax(1).numpy()
+    return {"val_loss": loss, "val_acc": float((pred == labels.numpy()).mean()),
+            "val_macro_f1": float(f1_score(labels.numpy(), pred, average="macro", zero_division=0))}
+
+
+def _write_metrics(run_dir: Path, history: list[dict]) -> None:
+    keys = list(dict.fromkeys(k for row in history for k in row))
+    with open(run_dir / "metrics.csv", "w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=keys)
+        writer.writeheader()
+        writer.writerows(history)
+    (run_dir / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in history))
+
+
+def _checkpoint_meta(cfg: TrainConfig, prep, metrics: dict | None = None) -> dict:
+    a = prep.arrays
+    return {"labels": list(a.classes), "image_size": a.image_size, "in_chans": a.channels, "mean": list(prep.mean),
+            "std": list(prep.std), "recipe": cfg.to_dict(), "dataset": prep.dataset_name,
+            "metrics": metrics or {}}
+
+
+def fit(config: TrainConfig, resume: str | Path | None = None,
+        callbacks: list[Callable[[dict], None]] | None = None, progress: bool = True) -> RunResult:
+    """Train as ``config`` says; ``resume`` (a run folder or ``"auto"``) continues a stopped run from its last
+    completed epoch. ``callbacks`` get each epoch's metrics row (after the state is saved)."""
+    start = time.perf_counter()
+    device_type = "cuda" if (config.device == "cuda" or (config.device == "auto" and torch.cuda.is_available())) \
+        else "cpu"
+    info = dist_utils.init_distributed(device_type)
+    try:
+        return _fit(config, resume, callbacks or [], progress and info.is_main, info, start)
+    finally:
+        dist_utils.shutdown(info)
+
+
+def _fit(cfg, resume, callbacks, progress, info, start) -> RunResult:
+    from ferkit.data.loaders import ArrayDataset, build_loader
+    from ferkit.models import save_checkpoint
+
+    device = resolve_device(cfg.device, info)
+    configure_torch(cfg, device)
+    amp_dtype = resolve_amp(cfg.amp, device)
+    run_dir = resolve_run_dir(cfg, resume, info)
+    seed_everything(cfg.seed)
+    prep = prepare(cfg, info)
+    model = prep.model.to(device)
+    if cfg.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    arrays = prep.arrays
+    criterion = build_criterion(cfg.loss, arrays.train.labels, len(arrays.classes), device)
+    eval_bs = cfg.data.eval_batch_size or 2 * cfg.data.batch_size
+    val_loader = build_eval_loader(arrays.val, prep.eval_tf, eval_bs, cfg.data.workers) if arrays.val else None
+    use_soft = cfg.loss.soft_targets and arrays.train.soft_labels is not None
+    train_arrays = arrays.train if use_soft or arrays.train.soft_labels is None else _hard(arrays.train)
+    metric, patience = cfg.early_stop.metric, cfg.early_stop.patience
+    if val_loader is None and patience:
+        log.warning("no validation split: early stopping is off and the last epoch is kept as best")
+
+    prog, resumed = _Progress(), None
+    if resume:
+        last = find_last(run_dir)
+        if last is None:
+            raise FileNotFoundError(f"{run_dir} has no last/ state to resume from; start a new run instead.")
+        resumed = load_last(last, model)
+        prog = _Progress(**resumed["progress"])
+        set_rng_state(resumed["rng"])
+        log.info("resuming %s at stage %d epoch %d", run_dir, prog.stage, prog.stage_epoch)
+    if info.is_main:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        save_config(cfg, run_dir / "config.yaml")
+        log.info("run folder %s", run_dir)
+
+    for s in range(prog.stage, len(cfg.stages)):
+        stage = cfg.stages[s]
+        if prog.stage_epoch >= stage.epochs:
+            prog.stage, prog.stage_epoch = s + 1, 0
+            continue
+        optimizer = build_optimizer(model, stage)
+        net = model
+        if info.enabled:
+            from torch.nn.parallel import DistributedDataParallel as DDP
+
+            net = DDP(model, device_ids=[device.index] if device.type == "cuda" else None)
+        world = info.world_size
+        steps = max(1, len(train_arrays) // (cfg.data.batch_size * world))
+        scheduler = build_scheduler(optimizer, stage, steps)
+        scaler = torch.amp.GradScaler("cuda") if amp_dtype == torch.float16 else None
+        if resumed is not None and resumed["progress"]["stage"] == s and prog.stage_epoch > 0:
+            optimizer.load_state_dict(resumed["optimizer"])
+            if scheduler is not None and resumed.get("scheduler"):
+                scheduler.load_state_dict(resumed["scheduler"])
+            if scaler is not None and resumed.get("scaler"):
+                scaler.load_state_dict(resumed["scaler"])
+        else:
+            prog.bad_epochs = 0
+        log.info("stage %d/%d %r: %d epochs, lr %g, training %s", s + 1, len(cfg.stages), stage.name, stage.epochs,
+                 stage.lr, stage.train)
+        while prog.stage_epoch < stage.epochs:
+            seed_everything(cfg.seed + prog.epoch)
+            loader = build_loader(ArrayDataset(train_arrays, prep.train_tf), cfg.data.batch_size, train=True,
+                                  num_workers=cfg.data.workers, balanced=cfg.data.balanced,
+                                  distributed=info.enabled, seed=cfg.seed + prog.epoch)
+            if info.enabled:
+                loader.sampler.set_epoch(prog.epoch)
+            stats = train_one_epoch(net, loader, criterion, optimizer, scheduler, device, scaler, prog.epoch + 1,
+                                    amp_dtype, cfg.channels_last, cfg.grad_clip, progress)
+            loss_sum, correct, seen = dist_utils.all_reduce_sum(
+                [stats["loss"] * stats["images"], stats["acc"] * stats["images"], stats["images"]], info, device)
+            row = {"epoch": prog.epoch + 1, "stage": stage.name, "stage_epoch": prog.stage_epoch + 1,
+                   "lr": optimizer.param_groups[0]["lr"], "train_loss": loss_sum / max(seen, 1),
+                   "train_acc": correct / max(seen, 1), "seconds": round(stats["seconds"], 3),
+                   "images_per_s": round(seen / max(stats["seconds"], 1e-9), 1)}
+            val = None
+            if val_loader is not None and info.is_main:
+                val = _val_metrics(model, val_loader, device, criterion, amp_dtype, cfg.channels_last)
+            val = dist_utils.broadcast(val, info)
+            row.update(val or {})
+            score = _score(row, metric) if val else float(prog.epoch)
+            if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau) and score is not None:
+                scheduler.step(score)
+            improved = prog.best_score is None or score > prog.best_score + cfg.early_stop.min_delta
+            if improved:
+                prog.best_score, prog.best_epoch, prog.bad_epochs = score, prog.epoch + 1, 0
+                if info.is_main:
+                    save_checkpoint(model, run_dir / "best", _checkpoint_meta(cfg, prep, {**row}))
+            else:
+                prog.bad_epochs += 1
+            prog.epoch += 1
+            prog.stage_epoch += 1
+            stop = bool(val and patience and stage.early_stop and prog.bad_epochs >= patience)
+            prog.history.append(row)
+            log.info("epoch %d (%s %d/%d): %s", row["epoch"], stage.name, row["stage_epoch"], stage.epochs,
+                     ", ".join(f"{k} {v:.4f}" for k, v in row.items() if k.endswith(("loss", "acc", "f1"))))
+            if stop:
+                prog.stopped_early = True
+                prog.stage_epoch = stage.epochs  # the stage is over
+                log.info("early stop: %s has not improved for %d epochs", metric, prog.bad_epochs)
+            if prog.stage_epoch >= stage.epochs:
+                prog.stage, prog.stage_epoch = s + 1, 0
+            if info.is_main:
+                _write_metrics(run_dir, prog.history)
+                state = {"progress": vars(prog).copy(), "rng": get_rng_state(), "optimizer": optimizer.state_dict(),
+                         "scheduler": scheduler.state_dict() if scheduler is not None else None,
+                         "scaler": scaler.state_dict() if scaler is not None else None}
+                save_last(run_dir, model, _checkpoint_meta(cfg, prep, row), state)
+            dist_utils.barrier(info)
+            for cb in callbacks:
+                cb(row)
+            if prog.stage != s:
+                break
+        prog.stage, prog.stage_epoch = s + 1, 0
+        resumed = None
+
+    result = RunResult(run_dir, run_dir / "best", prog.best_score, prog.best_epoch, prog.history,
+                       stopped_early=prog.stopped_early)
+    if info.is_main and prog.history:
+        from ferkit.training.finalize import finalize_run
+
+        result.test_report = finalize_run(cfg, prep, run_dir, val_loader, device, criterion, prog.history)
+    result.best_metric = None if prog.best_score is None else (
+        -prog.best_score if metric == "val_loss" else prog.best_score)
+    result.seconds = time.perf_counter() - start
+    if info.is_main:
+        (run_dir / "result.json").write_text(json.dumps(
+            {"best_metric": result.best_metric, "metric": metric, "best_epoch": result.best_epoch,
+             "epochs": len(prog.history), "stopped_early": result.stopped_early, "seconds": round(result.seconds, 1),
+             "test": _summary(result.test_report)}, indent=1))
+    return result
+
+
+def _hard(arrays):
+    """Arrays with soft labels dropped (loss.soft_targets=false): hard targets are their argmax where needed."""
+    from dataclasses import replace
+
+    labels = np.where(arrays.labels >= 0, arrays.labels, np.asarray(arrays.soft_labels).argmax(1))
+    return replace(arrays, labels=labels, soft_labels=None)
+
+
+def _summary(report: dict | None) -> dict | None:
+    if not report:
+        return None
+    return {"accuracy": report["accuracy"], "macro_f1": report["macro"]["f1"], "n": report["n"]}
