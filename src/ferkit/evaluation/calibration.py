@@ -75,11 +75,12 @@ def reliability_diagram(probs, y_true, path: str | Path, n_bins: int = 15, title
     ece = expected_calibration_error(probs, y_true, n_bins)
     edges, width = bins["edges"], 1.0 / n_bins
     centers = edges[:-1] + width / 2
+    # Empty bins draw nothing (zero accuracy bar, zero gap).
     acc = np.nan_to_num(bins["accuracy"])
-    conf = np.where(np.isnan(bins["confidence"]), centers, bins["confidence"])
+    conf = np.where(bins["count"] > 0, bins["confidence"], 0.0)
     fig, (ax, hx) = plt.subplots(2, 1, figsize=(5, 6), height_ratios=(3, 1), sharex=True)
     ax.bar(centers, acc, width, edgecolor="black", label="accuracy")
-    ax.bar(centers, conf - acc, width, bottom=acc, color="tab:red", alpha=0.35, label="gap to confidence")
+    ax.bar(centers, np.where(bins["count"] > 0, conf - acc, 0.0), width, bottom=acc, color="tab:red", alpha=0.35, label="gap to confidence")
     ax.plot([0, 1], [0, 1], "k--", linewidth=1, label="perfect calibration")
     ax.set_ylabel("accuracy")
     ax.set_ylim(0, 1)
