@@ -31,7 +31,7 @@ def test_table_keeps_order_and_values():
     table = compare_reports([weak, good])
     md = table.to_markdown()
     header = md.splitlines()[0]
-    assert header.startswith("| model/run | accuracy | macro precision | macro recall | macro F1 | weighted F1 | n |")
+    assert header.startswith("| run | accuracy | macro precision | macro recall | macro F1 | weighted F1 | n |")
     assert "params (M)" in header and "FLOPs (G)" in header and "CPU latency ms/face" in header
     rows = _rows(md)
     assert [r[0] for r in rows] == ["small", "big"]  # as given, not sorted by score

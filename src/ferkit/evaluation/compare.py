@@ -40,7 +40,7 @@ class ComparisonTable:
         return [c for c in OPTIONAL_COLUMNS if any(r.get(c[0]) is not None for r in self.rows)]
 
     def to_markdown(self) -> str:
-        header = ["model/run", "accuracy", "macro precision", "macro recall", "macro F1", "weighted F1", "n"]
+        header = ["run", "accuracy", "macro precision", "macro recall", "macro F1", "weighted F1", "n"]
         opt = self.columns()
         header += [title for _, title, _, _ in opt]
         body = []
