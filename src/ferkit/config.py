@@ -34,6 +34,16 @@ class SplitFromConfig:
 
 
 @dataclass
+class SourceConfig:
+    """An extra training source (``data.extra_train``): read at the run's image size/channels, appended to train."""
+
+    path: str = ""
+    split: str = "train"
+    format: str = "auto"
+    label_mode: str = "majority"  # FER+: majority or soft; hard labels become one-hot when any source is soft
+
+
+@dataclass
 class DataConfig:
     path: str = "../shared/data/rafdb"
     format: str = "auto"
@@ -54,6 +64,7 @@ class DataConfig:
     cache: bool = True  # decoded-array cache (~/.cache/ferkit/arrays or $FERKIT_CACHE)
     cache_dir: str | None = None
     max_per_class: int | None = None  # keep the first N images of each class in every split (quick runs, tests)
+    extra_train: list[SourceConfig] = field(default_factory=list)  # mixed-dataset training
 
 
 @dataclass
@@ -232,6 +243,10 @@ def validate(cfg: TrainConfig) -> TrainConfig:
         raise ValueError(f"data.channels={cfg.data.channels} must be 1 (gray) or 3 (RGB).")
     if not 0 <= cfg.data.val_fraction < 1:
         raise ValueError(f"data.val_fraction={cfg.data.val_fraction} must be in [0, 1).")
+    for i, src in enumerate(cfg.data.extra_train):
+        _check_choice(f"data.extra_train.{i}.label_mode", src.label_mode, ("majority", "soft"))
+        if not src.path:
+            raise ValueError(f"data.extra_train.{i}.path is empty; give the dataset folder of the extra source.")
     if cfg.data.batch_size < 1:
         raise ValueError(f"data.batch_size={cfg.data.batch_size} must be >= 1.")
     return cfg
