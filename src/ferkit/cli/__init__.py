@@ -16,6 +16,8 @@ import sys
 VERB_MODULES: tuple[str, ...] = (
     "ferkit.cli.data",
     "ferkit.cli.compare",
+    "ferkit.cli.serve",
+    "ferkit.cli.explain",
 )
 
 

@@ -1,0 +1,47 @@
+"""`ferkit explain IMAGE --save DIR`: where the model looked, per face (thin shim over EmotionRecognizer.explain)."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_parser(subparsers) -> None:
+    parser = subparsers.add_parser("explain", help="attention maps per face: CBAM spatial attention or Grad-CAM")
+    parser.add_argument("image", help="photo to explain")
+    parser.add_argument("--save", required=True, metavar="DIR",
+                        help="folder for face<i>_overlay.png, face<i>_heatmap.png and explain.json")
+    parser.add_argument("--model", default=None, help="checkpoint folder or model.safetensors (default: packaged model)")
+    parser.add_argument("--method", default="auto", choices=("auto", "cbam", "gradcam"),
+                        help="auto = CBAM attention when the model has it, else Grad-CAM")
+    parser.add_argument("--detector", default="auto", choices=("auto", "haar", "centerface", "none"))
+    parser.set_defaults(func=_explain)
+
+
+def _explain(args: argparse.Namespace) -> int:
+    import json
+    from pathlib import Path
+
+    import numpy as np
+    from PIL import Image
+
+    from ferkit.inference import EmotionRecognizer
+
+    rec = EmotionRecognizer(model=args.model, detector=args.detector, backend="torch")
+    faces = rec.explain(args.image, method=args.method)
+    out = Path(args.save)
+    out.mkdir(parents=True, exist_ok=True)
+    summary = []
+    for i, face in enumerate(faces, 1):
+        heat = (np.clip(face["heatmap"], 0, 1) * 255).round().astype(np.uint8)
+        Image.fromarray(heat).save(out / f"face{i}_heatmap.png")
+        Image.fromarray(np.asarray(face["overlay"], dtype=np.uint8)).save(out / f"face{i}_overlay.png")
+        entry = {"face": i, "box": [int(v) for v in face["box"]], "label": face["label"],
+                 "method": face.get("method", args.method)}
+        summary.append(entry)
+        print(f"face {i}: {entry['label']} box={entry['box']} -> {out / f'face{i}_overlay.png'}")
+    (out / "explain.json").write_text(json.dumps({"image": str(args.image), "faces": summary}, indent=1) + "\n")
+    if not faces:
+        print(f"no face found in {args.image}")
+        return 1
+    print(f"wrote {len(faces)} face(s) to {out}")
+    return 0
