@@ -87,6 +87,18 @@ def test_cli_compare_end_to_end(tmp_path, capsys):
     assert "No report at" in capsys.readouterr().err
 
 
+def test_cli_same_report_names_fall_back_to_run_folders(tmp_path, capsys):
+    from ferkit.cli import main
+
+    good, weak = _reports()
+    weak.name = good.name  # e.g. the same architecture trained twice
+    good.save(tmp_path / "seed0" / "test_report")
+    weak.save(tmp_path / "seed1" / "test_report")
+    args = [str(tmp_path / "seed0"), str(tmp_path / "seed1" / "test_report" / "report.json")]
+    assert main(["compare", *args, "--out", str(tmp_path / "cmp")]) == 0
+    assert [r[0] for r in _rows(capsys.readouterr().out.split("\n\n")[0])] == ["seed0", "seed1"]
+
+
 def test_loaded_reports_compare_like_fresh_ones(tmp_path):
     good, weak = _reports()
     good.save(tmp_path / "g")

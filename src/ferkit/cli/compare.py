@@ -17,16 +17,13 @@ def add_parser(subparsers) -> None:
 
 
 def _compare(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
     from ferkit.evaluation import compare_reports, load_report
 
     reports = [load_report(p) for p in args.reports]
     if args.names:
         names = [n.strip() for n in args.names.split(",")]
     else:
-        # A report without a name is shown by the folder (or file stem) it came from.
-        names = [r.name or _path_name(Path(p)) for r, p in zip(reports, args.reports)]
+        names = _default_names([r.name for r in reports], args.reports)
     table = compare_reports(reports, names=names)
     paths = table.save(args.out)
     print(table.to_markdown())
@@ -34,5 +31,18 @@ def _compare(args: argparse.Namespace) -> int:
     return 0
 
 
-def _path_name(path: "Path") -> str:
-    return path.resolve().name if path.is_dir() else path.resolve().parent.name
+def _default_names(report_names: list, args: list[str]) -> list[str]:
+    """Report names when set and distinct, else run folder names, else the arguments as typed."""
+    from pathlib import Path
+
+    folders = [_path_name(Path(a)) for a in args]
+    for names in ([n or f for n, f in zip(report_names, folders)], folders):
+        if len(set(names)) == len(names):
+            return names
+    return list(args)  # the same path twice: compare_reports reports the duplicate
+
+
+def _path_name(path) -> str:
+    """The run folder: the directory given, or the folder holding report.json (above test_report/)."""
+    folder = path.resolve() if path.is_dir() else path.resolve().parent
+    return folder.parent.name if folder.name == "test_report" else folder.name
