@@ -18,6 +18,8 @@ VERB_MODULES: tuple[str, ...] = (
     "ferkit.cli.compare",
     "ferkit.cli.serve",
     "ferkit.cli.explain",
+    "ferkit.cli.train",
+    "ferkit.cli.evaluate",
 )
 
 
