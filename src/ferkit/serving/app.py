@@ -1,75 +1,129 @@
-"""The ferkit REST API and web page: one FastAPI app, a thin shim over ``EmotionRecognizer``.
+"""The REST API and web page: a thin FastAPI shim over one or more loaded EmotionRecognizers.
 
-Routes: ``GET /`` (page), ``GET /healthz``, ``GET /v1/models``, ``POST /v1/predict``, ``POST /v1/explain``,
-``/docs`` (OpenAPI, served offline). Every refusal is ``{"error": {"status", "code", "message"}}`` JSON.
+Endpoints: ``POST /v1/predict``, ``POST /v1/explain``, ``GET /v1/models``, ``GET /healthz``, the page at ``/``
+and OpenAPI docs at ``/docs`` (assets vendored by fastapi-offline, so everything works without a network).
+Every refusal is ``{"error": {"status", "code", "message"}}`` JSON.
 """
 
-from __future__ import annotations
 
+import base64
+import io
 import logging
 import time
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from importlib import resources
-from typing import Any, Callable
+from typing import Any
+
+import numpy as np
 
 from ferkit.serving.errors import ServingError
 from ferkit.serving.images import check_content_type, check_size, decode_image
 from ferkit.serving.pool import InferencePool
-from ferkit.serving.registry import ModelRegistry
-from ferkit.serving.responses import explanation_to_json, face_to_json
 
 log = logging.getLogger(__name__)
 
-MAX_UPLOAD_BYTES = 10 * 2**20
-MAX_PIXELS = 25_000_000  # 25 MP: any phone photo; far below what would exhaust memory when decoded
 EXPLAIN_METHODS = ("auto", "cbam", "gradcam")
 # Multipart framing and the small form fields around the file.
-_MULTIPART_SLACK = 64 * 1024
+_FORM_OVERHEAD = 64 * 1024
 
 
-def _default_factory(detector: str) -> Callable[[str | None], Any]:
-    def build(path: str | None):
-        from ferkit.inference import EmotionRecognizer
+@dataclass
+class ServerConfig:
+    """Limits of one server. Defaults suit a 2-core CPU machine."""
 
-        return EmotionRecognizer(model=path, detector=detector)
+    max_upload_bytes: int = 10 * 2**20
+    max_pixels: int = 40_000_000  # any phone photo; refuses decompression bombs before decoding
+    workers: int = 1
+    max_pending: int = 32
 
-    return build
+
+def _face_dict(face, top_k: int) -> dict:
+    return {
+        "box": [int(v) for v in face.box],
+        "label": face.label,
+        "score": float(face.score),
+        "probs": {k: float(v) for k, v in face.probs.items()},
+        "top_k": [{"label": lab, "prob": float(p)} for lab, p in face.top(top_k)],
+        "landmarks": face.landmarks,
+        "track_id": face.track_id,
+    }
 
 
-def create_app(
-    models: list[str | None] | None = None,
-    *,
-    detector: str = "auto",
-    max_upload_bytes: int = MAX_UPLOAD_BYTES,
-    max_pixels: int = MAX_PIXELS,
-    workers: int = 1,
-    max_pending: int = 32,
-    recognizer_factory: Callable[[str | None], Any] | None = None,
-):
-    """Build the app; every model in ``models`` (checkpoint paths, None = packaged default) is loaded now, once.
+def _png_data_url(array: np.ndarray) -> str:
+    from PIL import Image
 
-    ``workers`` threads run inference; at most ``max_pending`` requests are admitted (running + queued), the
-    rest get 503 with Retry-After. Uploads over ``max_upload_bytes`` or ``max_pixels`` get 413.
+    buf = io.BytesIO()
+    Image.fromarray(array).save(buf, format="PNG")
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def _predict_job(rec, data: bytes, max_pixels: int) -> tuple[Any, float, float]:
+    """Decode + recognise on a worker thread; returns (FrameResult, decode seconds, inference seconds)."""
+    t0 = time.perf_counter()
+    image = decode_image(data, max_pixels)
+    t1 = time.perf_counter()
+    frame = rec.predict(image)[0]
+    return frame, t1 - t0, time.perf_counter() - t1
+
+
+def _explain_job(rec, data: bytes, max_pixels: int, method: str) -> tuple[list, tuple[int, int]]:
+    image = decode_image(data, max_pixels)
+    try:
+        return rec.explain(image, method=method), (image.shape[1], image.shape[0])
+    except (ValueError, NotImplementedError) as err:  # e.g. method="cbam" for a model without CBAM
+        raise ServingError(400, "explain_unavailable", str(err)) from err
+
+
+def _model_entry(name: str, rec, default: bool) -> dict:
+    info = dict(rec.model_info)
+    return {"name": name, "default": default, "arch": info.get("arch"), "labels": list(rec.labels),
+            "image_size": info.get("image_size"), "in_chans": info.get("in_chans"),
+            "backend": info.get("backend"), "path": str(info.get("path")) if info.get("path") else None}
+
+
+def _explained_face(face: dict, method: str) -> dict:
+    heat = np.clip(np.asarray(face["heatmap"], dtype=np.float32), 0, 1)  # HxW at face-crop size
+    return {"box": [int(v) for v in face["box"]], "label": face.get("label"), "method": face.get("method", method),
+            "heatmap": _png_data_url((heat * 255).round().astype(np.uint8)),
+            "overlay": _png_data_url(np.asarray(face["overlay"], dtype=np.uint8))}
+
+
+def create_app(recognizers: dict[str, Any], config: ServerConfig | None = None):
+    """Build the FastAPI app over already-loaded recognisers (name -> EmotionRecognizer; the first is the default).
+
+    The models are loaded once by the caller (see ``load_recognizers``) and shared by every request; inference
+    runs on ``config.workers`` threads with at most ``config.max_pending`` requests admitted (else 503).
     """
     from fastapi import File, Form, Request, UploadFile
     from fastapi.exceptions import RequestValidationError
     from fastapi.responses import FileResponse, JSONResponse
     from fastapi.staticfiles import StaticFiles
     from fastapi_offline import FastAPIOffline
-    from starlette.exceptions import HTTPException as StarletteHTTPException
+    from starlette.exceptions import HTTPException
 
     from ferkit import __version__
-    from ferkit.serving.pool import BodyLimitMiddleware
+    from ferkit.serving.middleware import BodyLimitMiddleware
 
-    registry = ModelRegistry(list(models or [None]), recognizer_factory or _default_factory(detector))
-    pool = InferencePool(workers=workers, max_pending=max_pending)
+    if not recognizers:
+        raise ValueError("create_app needs at least one recognizer; pass {'name': EmotionRecognizer(...)}.")
+    config = config or ServerConfig()
+    pool = InferencePool(config.workers, config.max_pending)
+    default_name = next(iter(recognizers))
     static_dir = resources.files("ferkit.serving") / "static"
 
-    app = FastAPIOffline(title="ferkit", version=__version__,
-                         description="Facial emotion recognition: faces, boxes, the 7 emotion probabilities.")
-    app.state.registry, app.state.pool = registry, pool
-    app.add_middleware(BodyLimitMiddleware, max_body=max_upload_bytes + _MULTIPART_SLACK)
+    @asynccontextmanager
+    async def lifespan(app):
+        yield
+        pool.shutdown()
+
+    max_body = config.max_upload_bytes + _FORM_OVERHEAD
+    app = FastAPIOffline(title="ferkit", version=__version__, lifespan=lifespan, static_url="/static-docs",
+                         description="Facial emotion recognition: faces, boxes, emotion probabilities, attention maps.")
+    app.state.pool = pool
+    app.state.config = config
+    app.add_middleware(BodyLimitMiddleware, max_body=max_body)
     app.mount("/static", StaticFiles(directory=str(static_dir)), name="static")
-    app.add_event_handler("shutdown", pool.shutdown)
 
     @app.exception_handler(ServingError)
     async def _serving_error(request: Request, exc: ServingError):
@@ -78,85 +132,99 @@ def create_app(
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(request: Request, exc: RequestValidationError):
-        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
-        err = ServingError(422, "invalid_request",
-                           f"{problems}. Send multipart/form-data with the image in a field named 'file'.")
-        return JSONResponse(err.to_dict(), status_code=422)
+        ctype = request.headers.get("content-type", "")
+        if request.method == "POST" and not ctype.startswith("multipart/form-data"):
+            err = ServingError(415, "unsupported_media_type",
+                               f"Request content type {ctype or 'none'!r} is not multipart/form-data; send the "
+                               "image as a multipart 'file' field (curl -F file=@photo.jpg).")
+        else:
+            problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'][1:])}: {e['msg']}" for e in exc.errors())
+            err = ServingError(422, "invalid_request",
+                               f"Invalid request ({problems}); send the image in a multipart field named 'file'.")
+        return JSONResponse(err.to_dict(), status_code=err.status)
 
-    @app.exception_handler(StarletteHTTPException)
-    async def _http_error(request: Request, exc: StarletteHTTPException):
-        err = ServingError(exc.status_code, "http_error", f"{exc.detail} ({request.method} {request.url.path}).")
-        return JSONResponse(err.to_dict(), status_code=exc.status_code)
+    @app.exception_handler(HTTPException)
+    async def _http_error(request: Request, exc: HTTPException):
+        if exc.status_code == 413:
+            err = ServingError(413, "upload_too_large", f"The request body is over the limit of {max_body} bytes "
+                               f"({max_body / 2**20:.1f} MiB); send a smaller image.")
+        else:
+            err = ServingError(exc.status_code, "http_error", f"{exc.detail} ({request.method} {request.url.path}).")
+        return JSONResponse(err.to_dict(), status_code=exc.status_code, headers=getattr(exc, "headers", None))
+
+    def get_recognizer(model: str | None):
+        name = model or default_name
+        if name not in recognizers:
+            raise ServingError(400, "unknown_model",
+                               f"Model {name!r} is not served; choose one of {list(recognizers)} (GET /v1/models).")
+        return name, recognizers[name]
 
     async def read_upload(file: UploadFile) -> bytes:
         check_content_type(file.content_type)
-        data = await file.read(max_upload_bytes + 1)
-        check_size(len(data), max_upload_bytes)
+        data = await file.read(config.max_upload_bytes + 1)
+        check_size(len(data), config.max_upload_bytes)
         return data
 
     @app.get("/", include_in_schema=False)
     async def index():
         return FileResponse(str(static_dir / "index.html"))
 
-    @app.get("/healthz", summary="Liveness: the models are loaded and the queue length")
-    async def healthz():
-        return {"status": "ok", "models": registry.names, "pending": pool.pending,
+    @app.get("/healthz", tags=["service"])
+    async def healthz() -> dict:
+        """Liveness: the models are loaded; how many requests are queued or running."""
+        return {"status": "ok", "models": list(recognizers), "pending": pool.pending,
                 "workers": pool.workers, "max_pending": pool.max_pending}
 
-    @app.get("/v1/models", summary="The served models; the first is the default")
-    async def list_models():
-        return {"default": registry.default, "models": registry.describe()}
+    @app.get("/v1/models", tags=["models"])
+    async def models() -> dict:
+        """The served models (the first is the default), their labels and input sizes."""
+        return {"default": default_name, "explain_methods": list(EXPLAIN_METHODS),
+                "models": [_model_entry(n, r, n == default_name) for n, r in recognizers.items()]}
 
-    @app.post("/v1/predict", summary="Faces, boxes and the probability of every emotion in one image")
+    @app.post("/v1/predict", tags=["predict"])
     async def predict(file: UploadFile = File(..., description="JPEG, PNG or WebP image"),
-                      model: str = Form("", description="a name from GET /v1/models; empty = default"),
-                      top_k: int = Form(3, ge=1, le=8)):
+                      model: str | None = Form(None, description="model name from GET /v1/models"),
+                      top_k: int = Form(3, ge=1, le=8, description="how many top emotions to list per face")) -> dict:
+        """Every face in the image: box, label, score, all probabilities, top-k, plus timings in ms.
+
+        An image without a detectable face is a 422 ``no_faces`` error.
+        """
         t0 = time.perf_counter()
-        name, rec = registry.get(model)
+        name, rec = get_recognizer(model)
         data = await read_upload(file)
-
-        def job():
-            t1 = time.perf_counter()
-            image = decode_image(data, max_pixels)
-            t2 = time.perf_counter()
-            frame = rec.predict(image)[0]
-            return image.shape, frame, t2 - t1, time.perf_counter() - t2
-
-        (shape, frame, decode_s, infer_s), queued_s = await pool.run(job)
+        (frame, decode_s, infer_s), queue_s = await pool.run(_predict_job, rec, data, config.max_pixels)
         if not frame.faces:
-            raise ServingError(422, "no_face",
-                               f"No face was found in the {shape[1]}x{shape[0]} image; send a photo where a face "
-                               "is visible, frontal and at least ~40 pixels wide.")
+            raise ServingError(422, "no_faces",
+                               f"No face was found in the {frame.image_size[0]}x{frame.image_size[1]} image; "
+                               "upload a photo with a visible, roughly frontal face.")
         return {
             "model": name,
-            "image_size": [int(shape[1]), int(shape[0])],
-            "faces": [face_to_json(f, top_k) for f in frame.faces],
-            "timings_ms": {"queue": round(queued_s * 1e3, 2), "decode": round(decode_s * 1e3, 2),
-                           "inference": round(infer_s * 1e3, 2),
-                           "total": round((time.perf_counter() - t0) * 1e3, 2)},
+            "labels": list(rec.labels),
+            "image_size": list(frame.image_size),
+            "faces": [_face_dict(f, top_k) for f in frame.faces],
+            "timings_ms": {"queue": queue_s * 1e3, "decode": decode_s * 1e3, "inference": infer_s * 1e3,
+                           "total": (time.perf_counter() - t0) * 1e3},
         }
 
-    @app.post("/v1/explain", summary="Where the model looked: a heatmap and overlay per face")
+    @app.post("/v1/explain", tags=["predict"])
     async def explain(file: UploadFile = File(..., description="JPEG, PNG or WebP image"),
-                      model: str = Form(""),
-                      method: str = Form("auto", description="auto | cbam | gradcam")):
+                      model: str | None = Form(None, description="model name from GET /v1/models"),
+                      method: str = Form("auto", description="auto | cbam | gradcam")) -> dict:
+        """Where the model looked, per face: CBAM spatial attention or Grad-CAM, as PNG data URLs.
+
+        ``heatmap`` is grey (0-255 = attention 0-1) at face-crop size; ``overlay`` is the crop with the map blended in.
+        """
+        t0 = time.perf_counter()
         if method not in EXPLAIN_METHODS:
             raise ServingError(400, "unknown_method",
-                               f"Explanation method {method!r} is not known; use one of {list(EXPLAIN_METHODS)}.")
-        name, rec = registry.get(model)
+                               f"Method {method!r} is unknown; choose one of {list(EXPLAIN_METHODS)}.")
+        name, rec = get_recognizer(model)
         data = await read_upload(file)
-
-        def job():
-            image = decode_image(data, max_pixels)
-            try:
-                return image.shape, rec.explain(image, method=method)
-            except ValueError as err:  # e.g. method="cbam" for a model without CBAM
-                raise ServingError(400, "explain_unavailable", str(err)) from err
-
-        (shape, items), _ = await pool.run(job)
-        if not items:
-            raise ServingError(422, "no_face", f"No face was found in the {shape[1]}x{shape[0]} image to explain.")
-        return {"model": name, "image_size": [int(shape[1]), int(shape[0])],
-                "faces": [explanation_to_json(it, method) for it in items]}
+        (faces, image_size), queue_s = await pool.run(_explain_job, rec, data, config.max_pixels, method)
+        if not faces:
+            raise ServingError(422, "no_faces", "No face was found in the image; upload a photo with a visible face.")
+        return {"model": name, "method": method, "image_size": list(image_size),
+                "faces": [_explained_face(f, method) for f in faces],
+                "timings_ms": {"queue": queue_s * 1e3, "total": (time.perf_counter() - t0) * 1e3}}
 
     return app
