@@ -1,0 +1,252 @@
+"""REST API over real EmotionRecognizers (random-weight checkpoints): every endpoint and every bad input."""
+
+from __future__ import annotations
+
+import base64
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from _serving_support import RAFDB_TEST, blank_photo, compose_photo, make_checkpoint
+from ferkit.labels import EMOTIONS
+
+pytestmark = pytest.mark.skipif(not RAFDB_TEST.is_dir(), reason=f"RAF-DB test faces not found at {RAFDB_TEST}")
+
+MAX_UPLOAD = 2**20
+MAX_PIXELS = 4_000_000
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    root = tmp_path_factory.mktemp("serving")
+    photo = compose_photo(root / "two_faces.jpg", n_faces=2)
+    return {
+        "jpg": photo,
+        "png": compose_photo(root / "two_faces.png", n_faces=2),
+        "webp": compose_photo(root / "two_faces.webp", n_faces=2),
+        "blank": blank_photo(root / "blank.png"),
+        "plain": make_checkpoint(root / "plain_cnn", "fercnet_s", seed=0),
+        "cbam": make_checkpoint(root / "cbam_net", "resnet18_cbam_small", seed=1),
+    }
+
+
+@pytest.fixture(scope="module")
+def recognizers(files):
+    from ferkit.serving import load_recognizers
+
+    return load_recognizers([str(files["plain"]), str(files["cbam"])], detector="haar")
+
+
+@pytest.fixture(scope="module")
+def client(recognizers):
+    from fastapi.testclient import TestClient
+
+    from ferkit.serving import ServerConfig, create_app
+
+    app = create_app(recognizers, ServerConfig(max_upload_bytes=MAX_UPLOAD, max_pixels=MAX_PIXELS))
+    with TestClient(app) as c:
+        yield c
+
+
+def post(client, path, data: bytes, ctype="image/jpeg", name="photo.jpg", **form):
+    return client.post(path, files={"file": (name, data, ctype)}, data=form)
+
+
+def assert_error(resp, status, code):
+    assert resp.status_code == status, resp.text
+    assert resp.headers["content-type"].startswith("application/json")
+    err = resp.json()["error"]
+    assert err["status"] == status and err["code"] == code and len(err["message"]) > 20
+    return err["message"]
+
+
+def test_healthz_and_models(client):
+    health = client.get("/healthz").json()
+    assert health["status"] == "ok" and health["models"] == ["plain_cnn", "cbam_net"] and health["pending"] == 0
+    body = client.get("/v1/models").json()
+    assert body["default"] == "plain_cnn"
+    assert [m["name"] for m in body["models"]] == ["plain_cnn", "cbam_net"]
+    assert [m["arch"] for m in body["models"]] == ["fercnet_s", "resnet18_cbam_small"]
+    assert all(m["labels"] == list(EMOTIONS) for m in body["models"])
+
+
+def test_predict_matches_the_recognizer(client, recognizers, files):
+    resp = post(client, "/v1/predict", files["jpg"].read_bytes())
+    assert resp.status_code == 200, resp.text
+    body = resp.json()
+    assert body["model"] == "plain_cnn" and body["image_size"] == [640, 480]
+    assert set(body["timings_ms"]) == {"queue", "decode", "inference", "total"}
+    faces = sorted(body["faces"], key=lambda f: f["box"][0])
+    assert len(faces) == 2
+    for face, pasted_x in zip(faces, (20, 230)):  # compose_photo pastes 160 px faces at x=20+210*i, y=160
+        x1, y1, x2, y2 = face["box"]
+        assert abs((x1 + x2) / 2 - (pasted_x + 80)) < 40 and abs((y1 + y2) / 2 - 240) < 40
+        assert set(face["probs"]) == set(EMOTIONS) and sum(face["probs"].values()) == pytest.approx(1, abs=1e-4)
+        assert face["label"] == max(face["probs"], key=face["probs"].get)
+        assert [t["label"] for t in face["top_k"]] == sorted(face["probs"], key=face["probs"].get, reverse=True)[:3]
+    # The API adds nothing of its own: same numbers as the Python API on the decoded image.
+    direct = recognizers["plain_cnn"].predict(np.asarray(Image.open(files["jpg"]).convert("RGB")))[0]
+    direct_faces = sorted(direct.faces, key=lambda f: f.box[0])
+    for face, ref in zip(faces, direct_faces):
+        assert face["box"] == list(ref.box)
+        assert face["probs"] == pytest.approx(ref.probs, abs=1e-5)
+
+
+@pytest.mark.parametrize("kind,ctype", [("png", "image/png"), ("webp", "image/webp")])
+def test_predict_png_and_webp(client, files, kind, ctype):
+    resp = post(client, "/v1/predict", files[kind].read_bytes(), ctype=ctype, name=f"photo.{kind}")
+    assert resp.status_code == 200, resp.text
+    assert len(resp.json()["faces"]) == 2
+
+
+def test_predict_switches_model_and_top_k(client, files):
+    data = files["jpg"].read_bytes()
+    a = post(client, "/v1/predict", data, model="plain_cnn").json()
+    b = post(client, "/v1/predict", data, model="cbam_net", top_k="5").json()
+    assert a["model"] == "plain_cnn" and b["model"] == "cbam_net"
+    assert len(b["faces"][0]["top_k"]) == 5
+    assert a["faces"][0]["probs"] != pytest.approx(b["faces"][0]["probs"], abs=1e-6)
+
+
+def _bomb() -> bytes:
+    buf = io.BytesIO()
+    Image.new("L", (4000, 4000)).save(buf, "PNG")  # 16 MP of zeros: a few KB on the wire
+    return buf.getvalue()
+
+
+def _gif() -> bytes:
+    buf = io.BytesIO()
+    Image.new("RGB", (64, 64)).save(buf, "GIF")
+    return buf.getvalue()
+
+
+BAD_UPLOADS = {
+    "not_an_image": (lambda f: b"this is plain text, not a photo" * 10, "image/jpeg", 400, "not_an_image"),
+    "wrong_content_type": (lambda f: f["jpg"].read_bytes(), "text/plain", 415, "unsupported_media_type"),
+    "gif_content_type": (lambda f: _gif(), "image/gif", 415, "unsupported_media_type"),
+    "gif_sent_as_png": (lambda f: _gif(), "image/png", 415, "unsupported_media_type"),
+    "truncated_jpeg": (lambda f: f["jpg"].read_bytes()[:6000], "image/jpeg", 400, "corrupt_image"),
+    "empty_file": (lambda f: b"", "image/png", 400, "empty_upload"),
+    "decompression_bomb": (lambda f: _bomb(), "image/png", 413, "too_many_pixels"),
+    "no_faces": (lambda f: f["blank"].read_bytes(), "image/png", 422, "no_faces"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_UPLOADS))
+def test_bad_uploads_are_clear_4xx_and_the_server_keeps_serving(client, files, case):
+    make, ctype, status, code = BAD_UPLOADS[case]
+    for path in ("/v1/predict", "/v1/explain"):
+        assert_error(post(client, path, make(files), ctype=ctype), status, code)
+    assert post(client, "/v1/predict", files["jpg"].read_bytes()).status_code == 200
+
+
+def test_bad_requests(client, files):
+    assert "plain_cnn" in assert_error(post(client, "/v1/predict", files["jpg"].read_bytes(), model="nope"),
+                                       400, "unknown_model")
+    assert_error(client.post("/v1/predict", json={"file": "x"}), 415, "unsupported_media_type")
+    assert_error(client.post("/v1/predict", files={"image": ("a.jpg", b"x", "image/jpeg")}), 422, "invalid_request")
+    assert_error(post(client, "/v1/predict", files["jpg"].read_bytes(), top_k="0"), 422, "invalid_request")
+    assert_error(client.get("/v1/nothing"), 404, "http_error")
+    assert_error(client.get("/v1/predict"), 405, "http_error")
+
+
+def test_upload_size_limits(client, files):
+    big = b"\xff" * (MAX_UPLOAD + 1)
+    # Within the body limit (limit + multipart slack) but over the file limit: checked on the file.
+    assert_error(post(client, "/v1/predict", big), 413, "upload_too_large")
+    huge = b"\xff" * (MAX_UPLOAD + 200_000)
+    assert_error(post(client, "/v1/predict", huge), 413, "upload_too_large")  # refused on Content-Length
+
+    def stream():  # chunked: no Content-Length, counted as it arrives
+        for _ in range(30):
+            yield b"\xff" * 50_000
+
+    resp = client.post("/v1/predict", content=stream(), headers={"content-type": "multipart/form-data; boundary=b"})
+    assert_error(resp, 413, "upload_too_large")
+    assert client.get("/healthz").json()["status"] == "ok"
+
+
+def _png_size(data_url: str) -> tuple[int, int]:
+    assert data_url.startswith("data:image/png;base64,")
+    return Image.open(io.BytesIO(base64.b64decode(data_url.split(",", 1)[1]))).size
+
+
+@pytest.mark.parametrize("model,method", [("plain_cnn", "gradcam"), ("cbam_net", "cbam"), ("cbam_net", "auto")])
+def test_explain(client, files, model, method):
+    resp = post(client, "/v1/explain", files["jpg"].read_bytes(), model=model, method=method)
+    assert resp.status_code == 200, resp.text
+    body = resp.json()
+    assert body["model"] == model and len(body["faces"]) == 2
+    for face in body["faces"]:
+        assert face["label"] in EMOTIONS
+        assert face["method"] == ("cbam" if method == "auto" else method)
+        assert _png_size(face["heatmap"]) == _png_size(face["overlay"])
+
+
+def test_explain_errors(client, files):
+    data = files["jpg"].read_bytes()
+    assert_error(post(client, "/v1/explain", data, model="plain_cnn", method="cbam"), 400, "explain_unavailable")
+    assert_error(post(client, "/v1/explain", data, method="lime"), 400, "unknown_method")
+
+
+def test_page_docs_and_offline_assets(client):
+    page = client.get("/")
+    assert page.status_code == 200 and 'id="drop"' in page.text and 'id="cam-start"' in page.text
+    for asset in ("/static/app.js", "/static/style.css"):
+        text = client.get(asset).text
+        assert len(text) > 500 and "http://" not in text and "https://" not in text  # nothing fetched from a CDN
+    docs = client.get("/docs").text
+    assert "/static-docs/swagger-ui-bundle.js" in docs and "cdn" not in docs.lower()
+    assert client.get("/static-docs/swagger-ui-bundle.js").status_code == 200
+    paths = client.get("/openapi.json").json()["paths"]
+    assert {"/v1/predict", "/v1/explain", "/v1/models", "/healthz"} <= set(paths)
+
+
+def test_pool_queues_then_refuses_with_503():
+    import asyncio
+    import threading
+
+    from ferkit.serving.errors import ServingError
+    from ferkit.serving.pool import InferencePool
+
+    pool = InferencePool(workers=1, max_pending=3)
+    gate = threading.Event()
+
+    async def burst():
+        tasks = [asyncio.ensure_future(pool.run(gate.wait, 5)) for _ in range(5)]
+        await asyncio.sleep(0.05)
+        assert pool.pending == 3  # 1 running + 2 queued; the other two were refused at once
+        gate.set()
+        return await asyncio.gather(*tasks, return_exceptions=True)
+
+    results = asyncio.run(burst())
+    refused = [r for r in results if isinstance(r, ServingError)]
+    assert len(refused) == 2 and all(r.status == 503 for r in refused)
+    assert [r[0] for r in results if not isinstance(r, ServingError)] == [True] * 3
+    assert pool.pending == 0
+    pool.shutdown()
+
+
+def test_cli_serve_defaults_to_localhost():
+    from ferkit.cli import build_parser
+
+    args = build_parser().parse_args(["serve"])
+    assert args.host == "127.0.0.1" and args.port == 8000 and args.model is None
+    args = build_parser().parse_args(["serve", "--model", "a", "--model", "b"])
+    assert args.model == ["a", "b"]
+
+
+def test_cli_explain_writes_maps(files, tmp_path, capsys):
+    from ferkit.cli import main
+
+    out = tmp_path / "explain"
+    rc = main(["explain", str(files["jpg"]), "--save", str(out), "--model", str(files["cbam"]), "--detector", "haar"])
+    assert rc == 0
+    names = sorted(p.name for p in out.iterdir())
+    assert names == ["explain.json", "face1_heatmap.png", "face1_overlay.png", "face2_heatmap.png",
+                     "face2_overlay.png"]
+    assert "face 1:" in capsys.readouterr().out
+    heat = np.asarray(Image.open(out / "face1_heatmap.png"))
+    assert heat.ndim == 2 and heat.max() > heat.min()  # a real map, not a constant
