@@ -1,0 +1,126 @@
+"""Classifier backends: the same ``probs = backend(batch)`` over torch or ONNX Runtime.
+
+``load_classifier(model, backend)`` resolves the model (``None`` = the packaged default; a checkpoint folder or
+model.safetensors; an exported model.onnx; a TorchScript .pt) and picks the backend: ``auto`` uses ONNX Runtime
+on CPU whenever it is installed (an exported .onnx as is; a checkpoint converted in memory), torch otherwise.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+
+logger = logging.getLogger(__name__)
+
+BACKENDS: tuple[str, ...] = ("auto", "torch", "onnx")
+DEFAULT_MODEL_DIR = Path(__file__).resolve().parents[1] / "assets" / "default"
+
+
+def softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
+    z = logits.astype(np.float64) / temperature
+    z -= z.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    return (e / e.sum(axis=1, keepdims=True)).astype(np.float32)
+
+
+def onnxruntime_available() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("onnxruntime") is not None
+
+
+class TorchBackend:
+    """A torch ``nn.Module`` (or TorchScript module) on ``device``; returns calibrated probabilities."""
+
+    name = "torch"
+
+    def __init__(self, module, meta: dict, device: str = "cpu") -> None:
+        import torch
+
+        self.module, self.meta, self.device = module.to(device).eval(), meta, torch.device(device)
+        self.temperature = float(meta.get("temperature") or 1.0)
+
+    def __call__(self, batch: np.ndarray) -> np.ndarray:
+        import torch
+
+        with torch.inference_mode():
+            logits = self.module(torch.from_numpy(batch).to(self.device)).float().cpu().numpy()
+        return softmax(logits, self.temperature)
+
+
+class OnnxBackend:
+    """An ONNX Runtime CPU session over an exported model (path or bytes)."""
+
+    name = "onnx"
+
+    def __init__(self, model, meta: dict, num_threads: int | None = None) -> None:
+        import onnxruntime as ort
+
+        opts = ort.SessionOptions()
+        opts.log_severity_level = 3
+        if num_threads:
+            opts.intra_op_num_threads = num_threads
+        src = str(model) if isinstance(model, (str, Path)) else model
+        self.session = ort.InferenceSession(src, opts, providers=["CPUExecutionProvider"])
+        self.input_name = self.session.get_inputs()[0].name
+        self.meta = meta
+        self.temperature = float(meta.get("temperature") or 1.0)
+
+    def __call__(self, batch: np.ndarray) -> np.ndarray:
+        logits = self.session.run(None, {self.input_name: batch.astype(np.float32, copy=False)})[0]
+        return softmax(logits, self.temperature)
+
+
+def resolve_model_path(model) -> Path:
+    """``None`` -> the packaged default model folder (clear error when none ships); else the path, which must exist."""
+    if model is None:
+        if not (DEFAULT_MODEL_DIR / "model.safetensors").is_file():
+            raise FileNotFoundError(
+                f"No default model is bundled with this ferkit install ({DEFAULT_MODEL_DIR} is empty); pass "
+                "model=PATH (a checkpoint folder, model.safetensors, or an exported model.onnx), e.g. "
+                "`ferkit predict photo.jpg --model runs/fercnet_s/best`.")
+        return DEFAULT_MODEL_DIR
+    path = Path(model)
+    if not path.exists():
+        raise FileNotFoundError(f"Model {path} does not exist; pass a checkpoint folder (model.safetensors + "
+                                "model.json), a model.safetensors file, an exported .onnx or a TorchScript .pt.")
+    return path
+
+
+def load_classifier(model=None, backend: str = "auto", device: str = "cpu"):
+    """Return ``(backend_callable, metadata, path)`` for ``model`` with ``backend`` in ``BACKENDS``."""
+    if backend not in BACKENDS:
+        raise ValueError(f"Unknown backend {backend!r}; choose one of {list(BACKENDS)}.")
+    path = resolve_model_path(model)
+    suffix = path.suffix.lower()
+    if suffix == ".onnx":
+        if backend == "torch":
+            raise ValueError(f"{path} is an ONNX export; use backend='onnx' (or 'auto'), or pass the torch checkpoint.")
+        from ferkit.export.onnx import read_onnx_metadata
+
+        return OnnxBackend(path, read_onnx_metadata(path)), read_onnx_metadata(path), path
+    if suffix in (".pt", ".pth", ".torchscript"):
+        if backend == "onnx":
+            raise ValueError(f"{path} is a TorchScript export; use backend='torch' or pass the .onnx export.")
+        from ferkit.export import read_torchscript
+
+        module, meta = read_torchscript(path)
+        return TorchBackend(module, meta, device), meta, path
+    from ferkit.models import load_model
+
+    net, meta = load_model(path, device="cpu")
+    use_onnx = backend == "onnx" or (backend == "auto" and str(device) == "cpu" and onnxruntime_available())
+    if use_onnx:
+        from ferkit.export import export_metadata
+        from ferkit.export.onnx import model_bytes
+
+        try:
+            onnx_meta = export_metadata(meta)
+            return OnnxBackend(model_bytes(net, onnx_meta), onnx_meta), meta, path
+        except Exception as err:  # noqa: BLE001 - any export failure falls back to torch under auto
+            if backend == "onnx":
+                raise RuntimeError(f"Could not convert {path} to ONNX for backend='onnx' ({err}); use backend='torch'.") from err
+            logger.warning("ONNX conversion of %s failed (%s); using torch", path, err)
+    return TorchBackend(net, meta, device), meta, path
