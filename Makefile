@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 STAMP := $(VENV)/.ferkit-installed
 
-.PHONY: install demo test clean
+.PHONY: install demo test clean chromium
 
 # torch/torchvision are pinned to the releases cached on the dev/CI machines (other versions download GBs).
 $(STAMP): pyproject.toml
@@ -18,7 +18,12 @@ install: $(STAMP)
 demo: install
 	$(VENV)/bin/ferkit data inspect ../shared/data/rafdb
 
-test: install
+# Debian's Chromium for the browser tests (Playwright drives it; never `playwright install`). CI runs as root.
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+chromium:
+	command -v chromium || ($(SUDO) apt-get update && $(SUDO) apt-get install -y chromium)
+
+test: install chromium
 	$(PY) -m pytest -q
 
 clean:
