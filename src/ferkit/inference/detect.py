@@ -147,6 +147,11 @@ class WholeFrameDetector:
         return [Detection((0.0, 0.0, float(w), float(h)))]
 
 
+def list_detectors() -> list[str]:
+    """Detector names usable here: centerface only when its model file is installed."""
+    return [n for n in DETECTORS if n != "centerface" or centerface_path() is not None]
+
+
 def create_detector(name: str = "auto", **kwargs):
     """Build a detector by name (``auto``, ``centerface``, ``haar``, ``none``); kwargs go to its constructor."""
     if name not in DETECTORS:

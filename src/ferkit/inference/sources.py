@@ -95,6 +95,16 @@ def _iter_capture(cap, name: str, live: bool, limit: int | None) -> Iterator[Fra
         cap.release()
 
 
+def count_frames(path: str | os.PathLike) -> int | None:
+    """Frame count a video file declares (for progress bars); None when unknown."""
+    import cv2
+
+    cap = cv2.VideoCapture(str(path))
+    n = int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
+    cap.release()
+    return n if n > 0 else None
+
+
 def iter_video(path: str | os.PathLike, limit: int | None = None) -> Iterator[Frame]:
     """Frames of a video file (OpenCV), with timestamps in seconds; ValueError when OpenCV cannot decode it."""
     import cv2

@@ -1,0 +1,172 @@
+"""``EmotionRecognizer``: any source -> frames -> faces (detect, align) -> classifier batches -> result objects.
+
+One code path for everything: a photo is a batch of one, a folder or video is many frames whose faces go through
+the classifier together; video and webcam frames also get per-face track ids and smoothed probabilities.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+
+from ferkit.inference.align import align_face, crop_to_size, preprocess
+from ferkit.inference.backends import load_classifier
+from ferkit.inference.detect import create_detector
+from ferkit.inference.results import FaceResult, FrameResult
+from ferkit.inference.sources import Frame, iter_frames
+from ferkit.inference.tracking import FaceTracker, resolve_smoothing
+
+log = logging.getLogger(__name__)
+
+
+class EmotionRecognizer:
+    """Recognise facial emotions in photos, folders, globs, videos, webcams and arrays.
+
+    ``model``: None (the packaged default), a checkpoint folder, model.safetensors, an exported .onnx or TorchScript
+    .pt. ``detector``: "auto" | "centerface" | "haar" | "none" (inputs are already face crops) or a callable
+    ``image -> list[Detection]``. ``backend``: "auto" (ONNX Runtime on CPU when installed) | "torch" | "onnx".
+    ``smoothing``: "auto"/"ema" (EMA over video frames), "none", or an EMA weight in (0, 1]; photos are never
+    smoothed. ``margin``: extra context around each face box (fraction of its side). ``detect_every``: on video,
+    run the detector every N-th frame and reuse the last boxes in between (1 = every frame).
+    """
+
+    def __init__(self, model=None, detector="auto", backend: str = "auto", device: str = "cpu",
+                 smoothing="auto", batch_size: int = 64, margin: float = 0.15, detect_every: int = 1):
+        if batch_size < 1 or detect_every < 1:
+            raise ValueError(f"batch_size and detect_every must be >= 1, got {batch_size} and {detect_every}.")
+        self.backend, self.metadata, self._path = load_classifier(model, backend, device)
+        self._torch_model = None  # loaded on the first explain() call
+        self.detector = create_detector(detector) if isinstance(detector, str) else detector
+        self.alpha = resolve_smoothing(smoothing)
+        self.labels: tuple[str, ...] = tuple(self.metadata["labels"])
+        self.image_size = int(self.metadata.get("image_size", 48))
+        self.in_chans = int(self.metadata["in_chans"])
+        self.temperature = float(self.metadata.get("temperature") or 1.0)
+        self.batch_size, self.margin, self.detect_every, self.device = batch_size, margin, detect_every, device
+
+    @property
+    def model_info(self) -> dict:
+        """name, arch, labels, image_size, in_chans, backend, detector, path."""
+        arch = self.metadata.get("arch", "unknown")
+        return {"name": self.metadata.get("name", arch), "arch": arch, "labels": list(self.labels),
+                "image_size": self.image_size, "in_chans": self.in_chans, "backend": self.backend.name,
+                "detector": getattr(self.detector, "name", type(self.detector).__name__), "path": str(self._path),
+                "temperature": self.temperature}
+
+    # -- classification ---------------------------------------------------------------------------------------
+    def crop(self, image: np.ndarray, det) -> np.ndarray:
+        """The model-sized RGB crop of one detection (whole-frame detections are resized, not margined)."""
+        if getattr(self.detector, "name", None) == "none":
+            return crop_to_size(image, self.image_size)
+        return align_face(image, det, self.image_size, self.margin)
+
+    def classify(self, crops: list[np.ndarray]) -> np.ndarray:
+        """Model-sized RGB uint8 crops -> probabilities N x num_classes (calibration temperature applied)."""
+        mean = self.metadata.get("mean", [0.5] * self.in_chans)
+        std = self.metadata.get("std", [0.5] * self.in_chans)
+        out = [np.zeros((0, len(self.labels)))]
+        for i in range(0, len(crops), self.batch_size):
+            batch = preprocess(crops[i:i + self.batch_size], self.in_chans, mean, std)  # B,C,S,S
+            out.append(self.backend(batch))  # probabilities, calibration temperature applied
+        return np.concatenate(out)
+
+    # -- prediction ---------------------------------------------------------------------------------------------
+    def predict(self, source, limit: int | None = None, keep_images: bool = False) -> list[FrameResult]:
+        """All results of :meth:`iter_predict` as a list (one FrameResult per frame)."""
+        return list(self.iter_predict(source, limit=limit, keep_images=keep_images))
+
+    def iter_predict(self, source, limit: int | None = None, keep_images: bool = False) -> Iterator[FrameResult]:
+        """Yield one FrameResult per frame of ``source`` (see ``iter_frames``), in order.
+
+        Faces of up to ``batch_size`` frames are classified together; webcam frames are flushed one by one.
+        ``limit`` caps frames per video/webcam; ``keep_images`` keeps each frame on its result for ``plot()``.
+        """
+        trackers: dict[str, FaceTracker] = {}
+        last_dets: dict[str, list] = {}
+        pending: list[tuple[Frame, list, list]] = []
+        n_faces = 0
+        for frame in iter_frames(source, limit):
+            dets = [] if frame.image is None else self._detect(frame, last_dets)
+            crops = [self.crop(frame.image, d) for d in dets]
+            pending.append((frame, dets, crops))
+            n_faces += len(crops)
+            if frame.live or n_faces >= self.batch_size or len(pending) >= self.batch_size:
+                yield from self._flush(pending, trackers, keep_images)
+                pending, n_faces = [], 0
+        yield from self._flush(pending, trackers, keep_images)
+
+    def _detect(self, frame: Frame, last_dets: dict[str, list]) -> list:
+        if frame.stream is not None and self.detect_every > 1 and frame.index % self.detect_every:
+            return last_dets.get(frame.stream, [])
+        dets = self.detector(frame.image)
+        if frame.stream is not None:
+            last_dets[frame.stream] = dets
+        return dets
+
+    def _flush(self, pending, trackers: dict[str, FaceTracker], keep_images: bool) -> Iterator[FrameResult]:
+        probs = self.classify([c for _, _, crops in pending for c in crops])
+        start = 0
+        for frame, dets, crops in pending:
+            p = probs[start:start + len(crops)]
+            start += len(crops)
+            ids: list[int | None] = [None] * len(dets)
+            if frame.stream is not None and dets:
+                # Video and webcam: keep identities across frames and smooth each face's probabilities.
+                tracker = trackers.setdefault(frame.stream, FaceTracker(self.alpha))
+                ids, p = tracker.update(np.array([d.box for d in dets]), p)
+            yield self._frame_result(frame, dets, p, ids, keep_images)
+
+    def _frame_result(self, frame: Frame, dets, probs: np.ndarray, ids, keep_images: bool) -> FrameResult:
+        faces = []
+        for det, p, tid in zip(dets, probs, ids):
+            k = int(np.argmax(p))
+            box = tuple(int(round(v)) for v in det.box)
+            lms = det.landmarks.round(1).tolist() if det.landmarks is not None else None
+            faces.append(FaceResult(box, self.labels[k], float(p[k]), {lab: float(v) for lab, v in zip(self.labels, p)},
+                                    lms, tid, float(det.score)))
+        size = (frame.image.shape[1], frame.image.shape[0]) if frame.image is not None else None
+        return FrameResult(frame.source, frame.index, frame.timestamp, size, faces, frame.error,
+                           frame.image if keep_images else None)
+
+    # -- explanations -------------------------------------------------------------------------------------------
+    def explain(self, image, method: str = "auto") -> list[dict]:
+        """Per face of ``image`` (any single-frame source): {box, label, score, method, heatmap HxW in [0, 1] at
+        crop size, overlay RGB}. ``method``: "cbam" (CBAM spatial attention), "gradcam", or "auto"."""
+        from ferkit.inference.explain import explain_crops
+
+        if self._torch_model is None:
+            if Path(self._path).suffix.lower() in (".onnx", ".pt", ".pth", ".torchscript"):
+                raise ValueError(f"explain() needs the torch model; {self._path} is an exported file. Pass the "
+                                 "checkpoint folder (model.safetensors + model.json) instead.")
+            from ferkit.models import load_model
+
+            self._torch_model, _ = load_model(self._path, self.device)
+        frame = next(iter(iter_frames(image, limit=1)))
+        if frame.image is None:
+            raise ValueError(f"Cannot explain {frame.source}: {frame.error}")
+        dets = self.detector(frame.image)
+        crops = [self.crop(frame.image, d) for d in dets]
+        if not crops:
+            return []
+        mean = self.metadata.get("mean", [0.5] * self.in_chans)
+        std = self.metadata.get("std", [0.5] * self.in_chans)
+        batch = preprocess(crops, self.in_chans, mean, std)
+        maps, used = explain_crops(self._torch_model, batch, method, self.device)
+        probs = self.classify(crops)
+        out = []
+        for det, crop, heat, p in zip(dets, crops, maps, probs):
+            k = int(np.argmax(p))
+            out.append({"box": tuple(int(round(v)) for v in det.box), "label": self.labels[k], "score": float(p[k]),
+                        "method": used, "heatmap": heat, "overlay": overlay_heatmap(crop, heat)})
+        return out
+
+
+def overlay_heatmap(crop: np.ndarray, heat: np.ndarray, weight: float = 0.45) -> np.ndarray:
+    """RGB crop blended with a JET-coloured ``heat`` (HxW in [0, 1])."""
+    import cv2
+
+    colored = cv2.applyColorMap((np.clip(heat, 0, 1) * 255).astype(np.uint8), cv2.COLORMAP_JET)[:, :, ::-1]
+    return (crop.astype(np.float32) * (1 - weight) + colored.astype(np.float32) * weight).round().astype(np.uint8)
