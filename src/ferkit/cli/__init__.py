@@ -20,6 +20,7 @@ VERB_MODULES: tuple[str, ...] = (
     "ferkit.cli.explain",
     "ferkit.cli.train",
     "ferkit.cli.evaluate",
+    "ferkit.cli.export",
 )
 
 

@@ -1,0 +1,157 @@
+"""Export a ferkit checkpoint to ONNX (optionally int8) or TorchScript, with labels and preprocessing embedded,
+checked against the torch outputs: ``export_model(model, format="onnx", out=..., int8=False)``."""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+logger = logging.getLogger(__name__)
+
+FORMATS: tuple[str, ...] = ("onnx", "torchscript")
+EXPORT_KEYS = ("arch", "num_classes", "labels", "image_size", "in_chans", "mean", "std", "temperature",
+               "model_kwargs")
+
+
+@dataclass
+class ExportResult:
+    """Where the export went and how far its outputs are from torch's on the check batch."""
+
+    path: Path
+    format: str
+    max_abs_diff: float  # max |logits_export - logits_torch| on the check batch
+    top1_agreement: float  # fraction of the check batch with the same arg-max class
+    metadata: dict
+
+    def to_dict(self) -> dict:
+        return {"path": str(self.path), "format": self.format, "max_abs_diff": self.max_abs_diff,
+                "top1_agreement": self.top1_agreement, "metadata": self.metadata}
+
+
+def export_metadata(meta: dict) -> dict:
+    """The subset of checkpoint metadata an exported model needs to preprocess and label its outputs."""
+    out = {k: meta[k] for k in EXPORT_KEYS if k in meta}
+    out["format_version"] = 1
+    return out
+
+
+def _check_batch(meta: dict, n: int = 16, calib_data: str | None = None, seed: int = 0) -> np.ndarray:
+    """Inputs for the check (and int8 calibration): ``n`` dataset faces when ``calib_data`` is given, else
+    uniform random images, at the model's size/channels/normalisation (float32 N x C x S x S)."""
+    import cv2
+
+    size, chans = int(meta["image_size"]), int(meta["in_chans"])
+    rng = np.random.default_rng(seed)
+    if calib_data:
+        from ferkit.data import list_splits, load_dataset
+
+        splits = list_splits(calib_data)
+        ds = load_dataset(calib_data, split="train" if "train" in splits else splits[0])
+        imgs = []
+        for i in rng.choice(len(ds), size=min(n, len(ds)), replace=False):
+            img = np.asarray(ds.read_image(int(i)))
+            img = img if img.ndim == 3 else np.repeat(img[:, :, None], 3, axis=2)
+            img = cv2.resize(img, (size, size), interpolation=cv2.INTER_AREA)
+            imgs.append(cv2.cvtColor(img, cv2.COLOR_RGB2GRAY)[:, :, None] if chans == 1 else img)
+        batch = np.stack(imgs).transpose(0, 3, 1, 2)
+    else:
+        batch = rng.integers(0, 256, size=(n, chans, size, size), dtype=np.uint8)
+    # Same normalisation as ferkit.inference.align.preprocess (export must not import inference).
+    mean = np.asarray(meta["mean"], np.float32).reshape(1, -1, 1, 1)
+    std = np.asarray(meta["std"], np.float32).reshape(1, -1, 1, 1)
+    return np.ascontiguousarray((batch.astype(np.float32) / 255.0 - mean) / std)
+
+
+def default_export_path(model_path: str | Path, fmt: str, int8: bool) -> Path:
+    """``<checkpoint folder>/model.onnx`` (``model.int8.onnx``) or ``model.torchscript.pt``."""
+    p = Path(model_path)
+    folder = p if p.is_dir() else p.parent
+    if fmt == "onnx":
+        return folder / ("model.int8.onnx" if int8 else "model.onnx")
+    return folder / "model.torchscript.pt"
+
+
+def export_model(model: str | Path, format: str = "onnx", out: str | Path | None = None, int8: bool = False,
+                 calib_data: str | None = None, num_check: int = 64) -> ExportResult:
+    """Export checkpoint ``model`` (folder or model.safetensors) to ``format`` at ``out`` (default beside it).
+
+    The exported file carries the metadata (labels, image_size, in_chans, mean, std, temperature). Outputs are
+    compared with torch on ``num_check`` inputs (dataset faces from ``calib_data`` when given, else random
+    images); ``int8`` (ONNX only) calibrates static quantisation on the same inputs.
+    """
+    import torch
+
+    from ferkit.models import load_model
+
+    if format not in FORMATS:
+        raise ValueError(f"Unknown export format {format!r}; choose one of {list(FORMATS)}.")
+    if int8 and format != "onnx":
+        raise ValueError("--int8 is only available with --format onnx (ONNX Runtime static quantisation).")
+    net, meta = load_model(model)
+    meta = export_metadata(meta)
+    out = Path(out) if out else default_export_path(model, format, int8)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    x = _check_batch(meta, num_check, calib_data)
+    with torch.inference_mode():
+        ref = net(torch.from_numpy(x)).numpy()
+    if format == "onnx":
+        got = _export_onnx(net, meta, out, int8, x)
+    else:
+        got = _export_torchscript(net, meta, out, x)
+    if int8:
+        meta["quantization"] = "int8-static-qdq"
+    diff = float(np.abs(got - ref).max())
+    agree = float((got.argmax(1) == ref.argmax(1)).mean())
+    logger.info("exported %s (%s): max |diff| vs torch = %.3g, top-1 agreement %.1f%%", out, format, diff, 100 * agree)
+    return ExportResult(out, format + ("-int8" if int8 else ""), diff, agree, meta)
+
+
+def _export_onnx(net, meta: dict, out: Path, int8: bool, x: np.ndarray) -> np.ndarray:
+    import onnxruntime as ort
+
+    from ferkit.export.onnx import INPUT_NAME, model_bytes, quantize_int8
+
+    fp32 = model_bytes(net, meta)
+    if int8:
+        quantize_int8(fp32, x, out)
+    else:
+        out.write_bytes(fp32)
+    sess = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
+    return sess.run(None, {INPUT_NAME: x})[0]
+
+
+def _export_torchscript(net, meta: dict, out: Path, x: np.ndarray) -> np.ndarray:
+    import torch
+
+    import warnings
+
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # TracerWarning on FERNet's Python-side input-size check: constant here
+        scripted = torch.jit.trace(net.eval(), torch.from_numpy(x[:2]), check_trace=False)
+        # torch 2.10+ flags TorchScript as deprecated in favour of torch.export; the format still loads everywhere.
+        torch.jit.save(scripted, str(out), _extra_files={"model.json": json.dumps(meta, default=list)})
+    loaded, _ = read_torchscript(out)
+    with torch.no_grad():
+        return loaded(torch.from_numpy(x)).numpy()
+
+
+def read_torchscript(path: str | Path):
+    """``(scripted module, metadata)`` of a ferkit TorchScript export."""
+    import torch
+
+    import warnings
+
+    extra = {"model.json": ""}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)  # torch.jit deprecation notice, see _export_torchscript
+        module = torch.jit.load(str(path), map_location="cpu", _extra_files=extra)
+    if not extra["model.json"]:
+        raise ValueError(f"{path} has no ferkit metadata (model.json); export it with `ferkit export`.")
+    return module.eval(), json.loads(extra["model.json"])
+
+
+__all__ = ["FORMATS", "ExportResult", "export_model", "export_metadata", "read_torchscript"]

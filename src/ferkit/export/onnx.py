@@ -1,0 +1,90 @@
+"""ONNX export of a ferkit model with its metadata (labels, preprocessing) in the file's ``metadata_props``,
+optional int8 static quantisation (ONNX Runtime QDQ), and a check against the torch outputs."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+logger = logging.getLogger(__name__)
+
+METADATA_KEY = "ferkit"
+INPUT_NAME, OUTPUT_NAME = "input", "logits"
+OPSET = 17
+
+
+def model_bytes(model: nn.Module, meta: dict, opset: int = OPSET) -> bytes:
+    """Serialised ONNX graph of ``model`` (input N x C x S x S float32 -> logits N x K, dynamic batch) with
+    ``meta`` stored as JSON under metadata key ``"ferkit"``."""
+    import onnx
+
+    size, chans = int(meta["image_size"]), int(meta["in_chans"])
+    dummy = torch.zeros(2, chans, size, size)
+    buf = io.BytesIO()
+    with warnings.catch_warnings():
+        # Tracing warns about the Python-side input-size check in FERNet.forward; it is constant for export.
+        warnings.simplefilter("ignore")
+        torch.onnx.export(model.eval().cpu(), (dummy,), buf, input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
+                          dynamic_axes={INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}}, opset_version=opset,
+                          dynamo=False)
+    proto = onnx.load_from_string(buf.getvalue())
+    entry = proto.metadata_props.add()
+    entry.key, entry.value = METADATA_KEY, json.dumps(meta, default=list)
+    return proto.SerializeToString()
+
+
+def read_onnx_metadata(path_or_bytes) -> dict:
+    """The ferkit metadata stored in an exported ONNX file; ValueError when it has none."""
+    import onnx
+
+    proto = onnx.load_from_string(path_or_bytes) if isinstance(path_or_bytes, bytes) else onnx.load(str(path_or_bytes),
+                                                                                                     load_external_data=False)
+    for entry in proto.metadata_props:
+        if entry.key == METADATA_KEY:
+            return json.loads(entry.value)
+    raise ValueError(f"{path_or_bytes if not isinstance(path_or_bytes, bytes) else 'ONNX model'} has no ferkit "
+                     "metadata (labels, preprocessing); export it with `ferkit export`.")
+
+
+class _Calibration:
+    """onnxruntime CalibrationDataReader over a few batches of preprocessed inputs."""
+
+    def __init__(self, batches: list[np.ndarray]) -> None:
+        self._it = iter([{INPUT_NAME: b} for b in batches])
+
+    def get_next(self):
+        return next(self._it, None)
+
+
+def quantize_int8(fp32: bytes, calib: np.ndarray, out_path: Path) -> None:
+    """Static int8 quantisation (QDQ, per-channel weights) of the fp32 graph, calibrated on ``calib``
+    (N x C x S x S, already normalised). Static, not dynamic: ORT's dynamic ConvInteger path is slower than fp32."""
+    import tempfile
+
+    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    with tempfile.TemporaryDirectory() as tmp:
+        raw, prep = Path(tmp) / "fp32.onnx", Path(tmp) / "prep.onnx"
+        raw.write_bytes(fp32)
+        quant_pre_process(str(raw), str(prep), skip_symbolic_shape=True)
+        batches = [calib[i:i + 16] for i in range(0, len(calib), 16)]
+        quantize_static(str(prep), str(out_path), _Calibration(batches), quant_format=QuantFormat.QDQ,
+                        per_channel=True, activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
+                        calibrate_method=CalibrationMethod.MinMax)
+    import onnx
+
+    proto = onnx.load(str(out_path))
+    meta = read_onnx_metadata(fp32)
+    meta["quantization"] = "int8-static-qdq"
+    del proto.metadata_props[:]
+    entry = proto.metadata_props.add()
+    entry.key, entry.value = METADATA_KEY, json.dumps(meta, default=list)
+    onnx.save(proto, str(out_path))

@@ -1,0 +1,91 @@
+"""Result objects of ``EmotionRecognizer.predict``: one ``FrameResult`` per frame holding one ``FaceResult`` per
+face, each with ``to_dict()``; ``FrameResult.plot()`` draws boxes, labels and a confidence bar."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+# One colour per canonical emotion (RGB), so a label reads the same in every picture and timeline.
+EMOTION_COLORS: dict[str, tuple[int, int, int]] = {
+    "angry": (220, 40, 40), "disgust": (120, 160, 40), "fear": (140, 70, 200), "happy": (250, 200, 30),
+    "neutral": (160, 160, 160), "sad": (40, 110, 220), "surprise": (250, 130, 20), "contempt": (150, 90, 50),
+}
+
+
+def color_for(label: str) -> tuple[int, int, int]:
+    return EMOTION_COLORS.get(label, (0, 200, 200))
+
+
+@dataclass
+class FaceResult:
+    """One face: ``box`` (x1, y1, x2, y2) ints in frame pixels, ``landmarks`` 5x2 list or None, top ``label`` and
+    its ``score``, ``probs`` for every class (sums to 1), ``track_id`` across video frames (None for photos)."""
+
+    box: tuple[int, int, int, int]
+    label: str
+    score: float
+    probs: dict[str, float]
+    landmarks: list[list[float]] | None = None
+    track_id: int | None = None
+    detection_score: float = 1.0
+
+    def top(self, k: int = 3) -> list[tuple[str, float]]:
+        """The ``k`` most probable classes as (label, prob), best first."""
+        return sorted(self.probs.items(), key=lambda kv: -kv[1])[:k]
+
+    def to_dict(self) -> dict:
+        return {"box": list(self.box), "label": self.label, "score": round(self.score, 6),
+                "probs": {k: round(v, 6) for k, v in self.probs.items()}, "landmarks": self.landmarks,
+                "track_id": self.track_id, "detection_score": round(self.detection_score, 4)}
+
+
+@dataclass
+class FrameResult:
+    """One frame: where it came from (``source``, ``frame_index``, ``timestamp`` seconds or None), its
+    ``image_size`` (w, h), the faces found, and ``error`` (unreadable file) instead of faces."""
+
+    source: str
+    frame_index: int = 0
+    timestamp: float | None = None
+    image_size: tuple[int, int] | None = None
+    faces: list[FaceResult] = field(default_factory=list)
+    error: str | None = None
+    image: np.ndarray | None = field(default=None, repr=False, compare=False)
+
+    def to_dict(self) -> dict:
+        return {"source": self.source, "frame_index": self.frame_index, "timestamp": self.timestamp,
+                "image_size": list(self.image_size) if self.image_size else None, "error": self.error,
+                "faces": [f.to_dict() for f in self.faces]}
+
+    def plot(self, image: np.ndarray | None = None) -> np.ndarray:
+        """The frame (``image`` or the one kept from prediction) as RGB with each face's box, label and a
+        confidence bar drawn on it."""
+        img = self.image if image is None else image
+        if img is None:
+            raise ValueError(f"No image to draw on for {self.source}: pass image=..., or predict with keep_images=True.")
+        return draw_faces(img, self.faces)
+
+
+def draw_faces(image: np.ndarray, faces: list[FaceResult]) -> np.ndarray:
+    """Copy of ``image`` (RGB) with box, ``label score`` text and a confidence bar under each face."""
+    import cv2
+
+    out = np.ascontiguousarray(image.copy())
+    thick = max(1, round(max(out.shape[:2]) / 400))
+    for face in faces:
+        x1, y1, x2, y2 = face.box
+        color = color_for(face.label)
+        cv2.rectangle(out, (x1, y1), (x2, y2), color, thick)
+        tag = f"{face.label} {face.score:.0%}" + (f" #{face.track_id}" if face.track_id is not None else "")
+        scale = 0.4 * thick
+        (tw, th), base = cv2.getTextSize(tag, cv2.FONT_HERSHEY_SIMPLEX, scale, thick)
+        ty = max(th + base, y1)
+        cv2.rectangle(out, (x1, ty - th - base), (x1 + tw, ty), color, -1)
+        cv2.putText(out, tag, (x1, ty - base), cv2.FONT_HERSHEY_SIMPLEX, scale, (0, 0, 0), thick, cv2.LINE_AA)
+        # Confidence bar: full width = box width, filled part = top probability.
+        by = min(out.shape[0] - 1, y2 + 2 + 3 * thick)
+        cv2.rectangle(out, (x1, by - 2 * thick), (x2, by), (60, 60, 60), -1)
+        cv2.rectangle(out, (x1, by - 2 * thick), (x1 + int((x2 - x1) * face.score), by), color, -1)
+    return out
