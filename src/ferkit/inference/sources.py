@@ -123,7 +123,12 @@ def iter_webcam(index: int, limit: int | None = None) -> Iterator[Frame]:
     """Frames from webcam ``index`` until it stops (or ``limit`` frames); RuntimeError when there is no such camera."""
     import cv2
 
-    cap = cv2.VideoCapture(int(index))
+    quiet = cv2.utils.logging.getLogLevel()
+    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)  # our error below says it better
+    try:
+        cap = cv2.VideoCapture(int(index))
+    finally:
+        cv2.utils.logging.setLogLevel(quiet)
     if not cap.isOpened():
         cap.release()
         raise RuntimeError(f"No webcam at index {index}: OpenCV could not open it. Check that a camera is connected "

@@ -1,0 +1,89 @@
+"""`ferkit predict SOURCE`: emotions per face in an image, folder, glob, video or webcam (thin shim over
+EmotionRecognizer.iter_predict and the writers in ferkit.inference.outputs)."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_parser(subparsers) -> None:
+    p = subparsers.add_parser("predict", help="recognise emotions in an image, folder, glob, video or webcam index")
+    p.add_argument("source", help="image, folder (recursive), glob ('photos/**/*.jpg'), video file, or webcam index (0)")
+    p.add_argument("--model", default=None, help="checkpoint folder, model.safetensors, .onnx or TorchScript .pt "
+                                                 "(default: the packaged model)")
+    p.add_argument("--detector", default="auto", choices=("auto", "centerface", "haar", "none"),
+                   help="face detector; none = inputs are already face crops (default auto: centerface if installed)")
+    p.add_argument("--backend", default="auto", choices=("auto", "torch", "onnx"),
+                   help="classifier backend (default auto: ONNX Runtime on CPU when installed)")
+    p.add_argument("--device", default="cpu", help="torch device for --backend torch (cpu, cuda)")
+    p.add_argument("--top-k", type=int, default=1, help="also list the next k-1 classes per face")
+    p.add_argument("--json", default=None, metavar="PATH", help="write all results as JSON")
+    p.add_argument("--csv", default=None, metavar="PATH", help="write one row per frame and face (with timestamps)")
+    p.add_argument("--save", default=None, metavar="DIR",
+                   help="save annotated images / videos (box, label, confidence bar) and, for videos, timeline PNGs")
+    p.add_argument("--smoothing", default="auto",
+                   help="video: 'auto' (EMA, on), 'none', or an EMA weight in (0, 1] (smaller = smoother)")
+    p.add_argument("--detect-every", type=int, default=1, metavar="N",
+                   help="video: run the detector every N frames and reuse the boxes in between (default 1)")
+    p.add_argument("--batch-size", type=int, default=64, help="faces per classifier batch")
+    p.add_argument("--limit", type=int, default=None, help="stop each video/webcam after this many frames")
+    p.add_argument("--max-rows", type=int, default=40, help="rows of the console table (all rows go to --csv/--json)")
+    p.set_defaults(func=_predict)
+
+
+def _predict(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from tqdm import tqdm
+
+    from ferkit.inference import EmotionRecognizer
+    from ferkit.inference.outputs import (
+        AnnotatedWriter, count_source_frames, format_table, summarize_tracks, write_csv, write_json)
+    from ferkit.inference.timeline import save_timeline
+
+    if args.top_k < 1:
+        raise ValueError(f"--top-k must be >= 1, got {args.top_k}.")
+    rec = EmotionRecognizer(model=args.model, detector=args.detector, backend=args.backend, device=args.device,
+                            smoothing=args.smoothing, batch_size=args.batch_size, detect_every=args.detect_every)
+    writer = AnnotatedWriter(args.save) if args.save else None
+    total = count_source_frames(args.source)
+    frames, streams = [], set()
+    bar = tqdm(total=total, unit="frame", desc="predict", disable=total is not None and total <= 1)
+    try:
+        for fr in rec.iter_predict(args.source, limit=args.limit, keep_images=writer is not None):
+            stream = fr.timestamp is not None
+            if stream:
+                streams.add(fr.source)
+            if writer:
+                writer.write(fr, stream)
+                fr.image = None  # don't hold every decoded frame of a video in memory
+            frames.append(fr)
+            bar.update(1)
+    finally:
+        bar.close()
+        if writer:
+            writer.close()
+    print(format_table(frames, args.top_k, args.max_rows))
+    for source in sorted(streams):
+        tracks = summarize_tracks([f for f in frames if f.source == source])
+        for tid, t in sorted(tracks.items()):
+            print(f"{source} face #{tid}: {t['frames']} frames, {t['start']:.2f}-{t['end']:.2f} s, mostly {t['label']}")
+        if args.save:
+            png = save_timeline([f for f in frames if f.source == source],
+                                Path(args.save) / f"{Path(source.replace(':', '_')).stem}_timeline.png", rec.labels)
+            if png:
+                print(f"wrote {png}")
+    bad = [f for f in frames if f.error]
+    no_face = [f for f in frames if not f.error and not f.faces]
+    n_faces = sum(len(f.faces) for f in frames)
+    print(f"{len(frames)} frame(s), {n_faces} face(s); no face in {len(no_face)}; unreadable: {len(bad)}"
+          f" [model {rec.model_info['arch']}, backend {rec.model_info['backend']}, detector {rec.model_info['detector']}]")
+    for f in bad:
+        print(f"  unreadable: {f.source}: {f.error}")
+    if args.json:
+        print(f"wrote {write_json(frames, args.json, {'model': rec.model_info})}")
+    if args.csv:
+        print(f"wrote {write_csv(frames, args.csv, args.top_k)}")
+    if writer and writer.written:
+        print(f"wrote {len(writer.written)} annotated file(s) to {args.save}")
+    return 0
