@@ -21,6 +21,7 @@ VERB_MODULES: tuple[str, ...] = (
     "ferkit.cli.train",
     "ferkit.cli.evaluate",
     "ferkit.cli.export",
+    "ferkit.cli.predict",
 )
 
 
