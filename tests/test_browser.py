@@ -108,7 +108,7 @@ def test_switch_model_and_attention_view(page, setup):
     page.check("#attention")
     page.wait_for_selector("#faces .attention-overlay >> nth=1")
     assert page.locator("#faces .attention-heatmap").count() == 2
-    assert "attention: auto" in page.inner_text("#status")
+    assert "attention: cbam" in page.inner_text("#status")  # auto picks CBAM for a CBAM model
     page.select_option("#method", "gradcam")
     page.wait_for_function("document.querySelector('#status').textContent.includes('attention: gradcam')")
     page.screenshot(path=str(ARTIFACTS / "attention.png"))

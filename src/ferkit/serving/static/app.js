@@ -7,7 +7,6 @@ const COLORS = { angry: "#d9412b", disgust: "#6a9a1f", fear: "#8e44ad", happy: "
 const color = (label) => COLORS[label] || "#3b6fd8";
 const pct = (p) => (100 * p).toFixed(1) + "%";
 
-let labels = [];
 let currentFile = null;
 
 function showError(message) {
@@ -45,7 +44,6 @@ async function loadModels() {
     opt.selected = m.default;
     select.appendChild(opt);
   }
-  labels = body.models[0] ? body.models[0].labels : [];
 }
 
 function faceForm(blob, name) {
@@ -130,7 +128,7 @@ async function analyse(file) {
     const t = result.timings_ms;
     $("status").textContent = result.faces.length + " face(s), model " + result.model + ", " +
       t.total.toFixed(0) + " ms (inference " + t.inference.toFixed(0) + " ms)" +
-      (explained ? ", attention: " + explained.method : "");
+      (explained ? ", attention: " + (explained.faces[0] ? explained.faces[0].method : explained.method) : "");
   } catch (err) {
     showError(err.message);
     $("status").textContent = "";
