@@ -83,6 +83,7 @@ def main() -> int:
         warm = httpx.post(base + "/v1/predict", files={"file": ("p.jpg", payload, "image/jpeg")}, timeout=60)
         assert warm.status_code == 200, warm.text
         mem_before = rss_mib(server.pid)
+        served = httpx.get(base + "/v1/models", timeout=5).json()["models"]
 
         results: list = []
         lock = threading.Lock()
@@ -104,7 +105,7 @@ def main() -> int:
     outcomes = Counter(str(o) for o, _ in results)
     lat = np.array([s for o, s in results if o == 200]) * 1e3
     report = {
-        "clients": args.clients, "duration_s": round(elapsed, 1), "models": [Path(m).name for m in models],
+        "clients": args.clients, "duration_s": round(elapsed, 1), "models": [(m["name"], m["arch"], m["backend"]) for m in served],
         "requests": len(results), "outcomes": dict(outcomes),
         "http_5xx": sum(n for o, n in outcomes.items() if o.startswith("5")),
         "dropped": sum(n for o, n in outcomes.items() if o.startswith("dropped")),
