@@ -1,0 +1,78 @@
+"""`ferkit predict` outputs (table, JSON, CSV, annotated files, timeline) and evaluate_with_detection."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from _inference_support import compose_canvas, make_checkpoint, make_video, rafdb_faces
+from ferkit.cli import main
+
+
+@pytest.fixture(scope="module")
+def ckpt(tmp_path_factory):
+    return make_checkpoint(tmp_path_factory.mktemp("ckpt"), "simple_cnn")
+
+
+def test_predict_folder_writes_json_csv_and_annotated_images(ckpt, tmp_path, capsys):
+    src = tmp_path / "in"
+    src.mkdir()
+    Image.fromarray(compose_canvas(rafdb_faces(2), [(40, 120, 160), (380, 100, 170)])).save(src / "two.jpg")
+    Image.fromarray(np.full((100, 100, 3), 90, np.uint8)).save(src / "blank.png")
+    (src / "bad.png").write_text("not a png")
+    out = tmp_path / "out"
+    rc = main(["predict", str(src), "--model", str(ckpt), "--top-k", "3", "--json", str(out / "r.json"),
+               "--csv", str(out / "r.csv"), "--save", str(out)])
+    text = capsys.readouterr().out
+    assert rc == 0
+    assert "no face found" in text and "unreadable: " in text and "bad.png" in text
+    rows = list(csv.DictReader(open(out / "r.csv")))
+    assert [r["status"] for r in rows].count("ok") == 2 and len(rows) == 4
+    ok = [r for r in rows if r["status"] == "ok"]
+    assert all(r["top3"] and abs(sum(float(r[f"p_{k}"]) for k in ("angry", "disgust", "fear", "happy", "neutral",
+                                                                    "sad", "surprise")) - 1) < 1e-3 for r in ok)
+    data = json.loads((out / "r.json").read_text())
+    assert data["model"]["arch"] == "simple_cnn" and len(data["frames"]) == 3
+    assert (out / "two.jpg").is_file() and (out / "blank.png").is_file()
+
+
+def test_predict_video_writes_csv_with_timestamps_video_and_timeline(ckpt, tmp_path, capsys):
+    make_video(tmp_path / "clip.mp4", n_frames=12, fps=12.0)
+    out = tmp_path / "out"
+    assert main(["predict", str(tmp_path / "clip.mp4"), "--model", str(ckpt), "--csv", str(out / "v.csv"),
+                 "--save", str(out)]) == 0
+    rows = list(csv.DictReader(open(out / "v.csv")))
+    assert len(rows) == 24 and {r["track_id"] for r in rows} == {"1", "2"}
+    assert float(rows[-1]["timestamp"]) == pytest.approx(11 / 12, abs=1e-3)
+    assert (out / "clip.mp4").stat().st_size > 1000 and (out / "clip_timeline.png").is_file()
+    assert "face #1: 12 frames" in capsys.readouterr().out
+
+
+def test_predict_errors_are_one_line(ckpt, tmp_path, capsys):
+    assert main(["predict", "99", "--model", str(ckpt)]) == 2
+    assert "No webcam at index 99" in capsys.readouterr().err
+    assert main(["predict", str(tmp_path / "nope.jpg"), "--model", str(ckpt)]) == 2
+    assert "does not exist" in capsys.readouterr().err
+
+
+def test_evaluate_with_detection_counts_missing_faces_as_wrong(ckpt, tmp_path):
+    from ferkit.data import load_dataset
+    from ferkit.inference import EmotionRecognizer, evaluate_with_detection
+
+    for k, cls in enumerate(("happy", "sad")):
+        (tmp_path / "ds" / cls).mkdir(parents=True)
+        face = rafdb_faces(1, seed=k)[0]
+        Image.fromarray(compose_canvas([face], [(100, 60, 160)], size=(360, 280))).save(tmp_path / "ds" / cls / "a.png")
+    Image.fromarray(np.full((200, 200, 3), 100, np.uint8)).save(tmp_path / "ds" / "sad" / "blank.png")
+    ds = load_dataset(tmp_path / "ds", split="all")
+    rec = EmotionRecognizer(ckpt, backend="torch")
+    y_true, y_pred, probs, missing = evaluate_with_detection(rec, ds, progress=False)
+    assert len(y_true) == 3 and probs.shape == (3, 7)
+    assert [m.split("/")[-1] for m in missing] == ["blank.png"]
+    blank = [i for i, s in enumerate(ds.source_ids) if s.endswith("blank.png")][0]
+    assert y_pred[blank] == -1 and (y_pred >= 0).sum() == 2 and probs[blank].sum() == 0
+    assert set(y_true.tolist()) == {rec.labels.index("happy"), rec.labels.index("sad")}
