@@ -76,3 +76,19 @@ def test_evaluate_with_detection_counts_missing_faces_as_wrong(ckpt, tmp_path):
     blank = [i for i, s in enumerate(ds.source_ids) if s.endswith("blank.png")][0]
     assert y_pred[blank] == -1 and (y_pred >= 0).sum() == 2 and probs[blank].sum() == 0
     assert set(y_true.tolist()) == {rec.labels.index("happy"), rec.labels.index("sad")}
+
+
+def test_evaluate_cli_detect_faces(ckpt, tmp_path, capsys):
+    for k, cls in enumerate(("happy", "sad")):
+        (tmp_path / "ds" / cls).mkdir(parents=True)
+        Image.fromarray(compose_canvas(rafdb_faces(1, seed=k), [(100, 60, 160)], size=(360, 280))).save(
+            tmp_path / "ds" / cls / "a.png")
+    Image.fromarray(np.full((200, 200, 3), 100, np.uint8)).save(tmp_path / "ds" / "happy" / "blank.png")
+    out = tmp_path / "rep"
+    assert main(["evaluate", "--model", str(ckpt), "--data", str(tmp_path / "ds"), "--split", "all",
+                 "--detect-faces", "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "no face found:" in text and "blank.png" in text
+    report = json.loads((out / "report.json").read_text())
+    assert report["extra"]["no_face"] == 1 and report["extra"]["images"] == 3
+    assert report["accuracy"] <= 2 / 3 + 1e-9  # the faceless image is wrong whatever the model says

@@ -15,6 +15,10 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     parser.add_argument("--no-latency", action="store_true", help="skip the CPU latency measurement")
+    parser.add_argument("--detect-faces", action="store_true",
+                        help="whole photos: detect, align and classify the largest face; no face counts as wrong")
+    parser.add_argument("--detector", default="auto", choices=("auto", "centerface", "haar"),
+                        help="face detector for --detect-faces")
     parser.set_defaults(func=_evaluate)
 
 
@@ -24,6 +28,16 @@ def _evaluate(args: argparse.Namespace) -> int:
     from ferkit.training.checkpoint_eval import evaluate_checkpoint
 
     out = Path(args.out) if args.out else Path("outputs") / "evaluate" / f"{Path(args.model).resolve().name}-{args.split}"
+    if args.detect_faces:
+        from ferkit.inference.evaluate import evaluate_checkpoint_with_detection
+
+        report = evaluate_checkpoint_with_detection(args.model, args.data, args.split, args.format, out, args.detector,
+                                                    device="cpu" if args.device == "auto" else args.device)
+        print(report.to_markdown())
+        for path in report.extra["missing"]:
+            print(f"no face found: {path}")
+        print(f"\nwrote {out / 'report.json'}, {out / 'report.md'}, {out / 'confusion.png'}")
+        return 0
     report = evaluate_checkpoint(args.model, args.data, args.split, args.format, out, args.batch_size, args.device,
                                  latency=not args.no_latency)
     print(report.to_markdown())

@@ -47,3 +47,31 @@ def evaluate_with_detection(recognizer, dataset, progress: bool = True):
     if missing:
         log.warning("no face found in %d of %d images (counted as wrong)", len(missing), len(keep))
     return y_true, y_pred, probs, missing
+
+
+NO_FACE = "no_face"
+
+
+def evaluate_checkpoint_with_detection(model, data, split: str = "test", format: str = "auto", out=None,
+                                       detector: str = "auto", backend: str = "auto", device: str = "cpu"):
+    """``ferkit evaluate --detect-faces``: an ``EvalReport`` over whole photos (detect, align, classify the largest
+    face). Images with no face are predicted as an extra ``no_face`` class, so they count as wrong and show in the
+    confusion matrix; ``extra["missing"]`` lists them. Saved to ``out`` when given."""
+    from ferkit.data import load_dataset
+    from ferkit.evaluation import compute_report
+    from ferkit.inference.recognizer import EmotionRecognizer
+
+    rec = EmotionRecognizer(model, detector=detector, backend=backend, device=device, smoothing="none")
+    ds = load_dataset(data, split, format, include_contempt="contempt" in rec.labels)
+    y_true, y_pred, probs, missing = evaluate_with_detection(rec, ds)
+    classes = list(rec.labels) + [NO_FACE]
+    y_pred = np.where(y_pred < 0, len(rec.labels), y_pred)
+    probs = np.concatenate([probs, (probs.sum(1, keepdims=True) == 0).astype(probs.dtype)], axis=1)
+    extra = {"checkpoint": str(model), "data": str(data), "split": split, "detector": rec.model_info["detector"],
+             "backend": rec.model_info["backend"], "images": int(len(y_true)), "no_face": len(missing),
+             "missing": missing}
+    name = f"{rec.model_info['arch']} on {ds.name} {split} (detected faces)"
+    report = compute_report(y_true, y_pred, classes, probs=probs, name=name, extra=extra)
+    if out is not None:
+        report.save(out)
+    return report
