@@ -35,6 +35,8 @@ def main() -> None:
     ap.add_argument("--arch", default="fercnet_s")
     ap.add_argument("--batches", default="1,64")
     ap.add_argument("--seconds", type=float, default=3.0, help="timing window per configuration")
+    ap.add_argument("--threads", type=int, default=None, help="intra-op threads for torch and ONNX Runtime "
+                    "(default: their own defaults, = cores); 1 avoids OpenMP stalls on a busy shared CPU")
     ap.add_argument("--json", default=None)
     args = ap.parse_args()
 
@@ -44,13 +46,15 @@ def main() -> None:
     from ferkit.inference.backends import OnnxBackend, TorchBackend
     from ferkit.models import create_model, load_model, save_checkpoint
 
+    if args.threads:
+        torch.set_num_threads(args.threads)
     tmp = Path(tempfile.mkdtemp(prefix="bench_classifier_"))
     ckpt = args.model or save_checkpoint(create_model(args.arch).eval(), tmp / "ckpt")
     net, meta = load_model(ckpt)
     fp32 = export_model(ckpt, "onnx", tmp / "model.onnx", num_check=16)
     int8 = export_model(ckpt, "onnx", tmp / "model.int8.onnx", int8=True, num_check=64)
-    backends = {"torch": TorchBackend(net, meta), "onnx-fp32": OnnxBackend(fp32.path, fp32.metadata),
-                "onnx-int8": OnnxBackend(int8.path, int8.metadata)}
+    backends = {"torch": TorchBackend(net, meta), "onnx-fp32": OnnxBackend(fp32.path, fp32.metadata, args.threads),
+                "onnx-int8": OnnxBackend(int8.path, int8.metadata, args.threads)}
     size, chans = int(meta["image_size"]), int(meta["in_chans"])
     rows = []
     for bs in (int(b) for b in args.batches.split(",")):
@@ -60,7 +64,7 @@ def main() -> None:
             rows.append({"backend": name, "batch": bs, "faces_per_s": round(rate, 1)})
             print(f"{meta['arch']} {name:9s} batch {bs:3d}: {rate:8.1f} faces/s", flush=True)
     result = {"arch": meta["arch"], "weights": "random init" if not args.model else str(args.model),
-              "input": f"{chans}x{size}x{size}", "torch": torch.__version__, "torch_threads": torch.get_num_threads(),
+              "input": f"{chans}x{size}x{size}", "torch": torch.__version__, "threads": torch.get_num_threads(),
               "cpu_count": os.cpu_count(), "int8_max_abs_diff": int8.max_abs_diff, "rows": rows}
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
