@@ -1,0 +1,124 @@
+"""End-to-end ferkit prediction speed on the shared benchmark inputs (benchmarks/bench_inputs.py): photos/s on 640x480
+photos with 1 and 5 faces, per detector, with the detection rate against the known boxes; and fps on the 30 s 640x480
+video. Uses the packaged default model when one ships, else a randomly initialised fercnet_s (speed does not depend
+on the weights). Writes a JSON and prints a Markdown table.
+
+    .venv/bin/python benchmarks/bench_inputs.py --out outputs/bench_inputs      # once
+    .venv/bin/python benchmarks/bench_predict.py --inputs outputs/bench_inputs --out outputs/bench_predict.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+
+def _model(arg: str | None) -> tuple[str, str]:
+    """(model path, description)."""
+    from ferkit.inference.backends import DEFAULT_MODEL_DIR
+
+    if arg:
+        return arg, arg
+    if (DEFAULT_MODEL_DIR / "model.safetensors").is_file():
+        return str(DEFAULT_MODEL_DIR), "packaged default model"
+    import torch
+
+    from ferkit.models import create_model, save_checkpoint
+
+    torch.manual_seed(0)
+    folder = Path(tempfile.mkdtemp()) / "fercnet_s"
+    save_checkpoint(create_model("fercnet_s").eval(), folder)
+    return str(folder), "randomly initialised fercnet_s (no default model bundled yet)"
+
+
+def _iou(a, b) -> float:
+    x1, y1, x2, y2 = max(a[0], b[0]), max(a[1], b[1]), min(a[2], b[2]), min(a[3], b[3])
+    inter = max(0, x2 - x1) * max(0, y2 - y1)
+    return inter / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter)
+
+
+def bench_photos(rec, folder: Path) -> dict:
+    truth = json.loads((folder / "boxes.json").read_text())
+    files = sorted(folder.glob("*.jpg"))
+    rec.predict(files[:2])  # warm-up (session init, allocator)
+    t0 = time.perf_counter()
+    frames = rec.predict(files)
+    dt = time.perf_counter() - t0
+    found = total = false_pos = 0
+    for fr in frames:
+        gt = truth[Path(fr.source).name]
+        boxes = [f.box for f in fr.faces]
+        found += sum(max((_iou(g, b) for b in boxes), default=0) >= 0.4 for g in gt)
+        false_pos += sum(max(_iou(g, b) for g in gt) < 0.4 for b in boxes)
+        total += len(gt)
+    return {"images": len(files), "seconds": dt, "images_per_s": len(files) / dt, "faces_found": found,
+            "faces_total": total, "detection_rate": found / total, "false_positives": false_pos}
+
+
+def bench_video(rec, video: Path, limit: int | None) -> dict:
+    rec.predict(video, limit=5)  # warm-up
+    t0 = time.perf_counter()
+    n = faces = 0
+    for fr in rec.iter_predict(video, limit=limit):
+        n += 1
+        faces += len(fr.faces)
+    dt = time.perf_counter() - t0
+    return {"frames": n, "seconds": dt, "fps": n / dt, "faces_per_frame": faces / max(n, 1)}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--inputs", default="outputs/bench_inputs")
+    ap.add_argument("--model", default=None)
+    ap.add_argument("--detectors", default="centerface,haar")
+    ap.add_argument("--backend", default="auto")
+    ap.add_argument("--video-limit", type=int, default=None, help="frames of the video to run (default all)")
+    ap.add_argument("--detect-every", default="1,3", help="video: detector strides to measure")
+    ap.add_argument("--out", default="outputs/bench_predict.json")
+    args = ap.parse_args()
+
+    import torch
+
+    from ferkit.inference import EmotionRecognizer
+
+    inputs = Path(args.inputs)
+    if not (inputs / "video_30s.mp4").is_file():
+        raise SystemExit(f"{inputs} has no benchmark inputs; run benchmarks/bench_inputs.py --out {inputs} first.")
+    model, desc = _model(args.model)
+    results = {"model": desc, "machine": f"{platform.processor() or platform.machine()}, torch {torch.__version__}, "
+               f"{torch.get_num_threads()} threads", "photos": {}, "video": {}}
+    for det in args.detectors.split(","):
+        rec = EmotionRecognizer(model, detector=det, backend=args.backend, smoothing="none")
+        results["backend"] = rec.model_info["backend"]
+        for sub in ("photos_1face", "photos_5face"):
+            r = bench_photos(rec, inputs / sub)
+            results["photos"][f"{det}/{sub}"] = r
+            print(f"{det:10s} {sub}: {r['images_per_s']:.1f} img/s, detection {r['faces_found']}/{r['faces_total']}"
+                  f", false positives {r['false_positives']}", flush=True)
+        for every in (int(k) for k in args.detect_every.split(",")):
+            vrec = EmotionRecognizer(model, detector=det, backend=args.backend, detect_every=every)
+            r = bench_video(vrec, inputs / "video_30s.mp4", args.video_limit)
+            results["video"][f"{det}/every{every}"] = r
+            print(f"{det:10s} video detect_every={every}: {r['fps']:.1f} fps over {r['frames']} frames, "
+                  f"{r['faces_per_frame']:.2f} faces/frame", flush=True)
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(results, indent=1) + "\n")
+    print(f"\nmodel: {desc}; backend {results['backend']}\n")
+    print("| detector | photos 1 face (img/s) | photos 5 faces (img/s) | detection rate 1 / 5 faces | video fps (every frame) | video fps (detect every 3rd) |")
+    print("|---|---|---|---|---|---|")
+    for det in args.detectors.split(","):
+        p1, p5 = results["photos"][f"{det}/photos_1face"], results["photos"][f"{det}/photos_5face"]
+        v = results["video"]
+        print(f"| {det} | {p1['images_per_s']:.1f} | {p5['images_per_s']:.1f} | {p1['detection_rate']:.0%} / "
+              f"{p5['detection_rate']:.0%} | {v.get(f'{det}/every1', {}).get('fps', float('nan')):.1f} | "
+              f"{v.get(f'{det}/every3', {}).get('fps', float('nan')):.1f} |")
+
+
+if __name__ == "__main__":
+    main()
