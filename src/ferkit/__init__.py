@@ -9,10 +9,11 @@ from ferkit.labels import EMOTIONS
 
 __version__ = "0.1.0"
 
-__all__ = ["EMOTIONS", "__version__", "create_model", "list_models", "load_model"]
+__all__ = ["EMOTIONS", "EmotionRecognizer", "__version__", "create_model", "list_models", "load_model"]
 
 # Public names served lazily from submodules (name -> module), so `import ferkit` does not import torch.
 _LAZY = {
+    "EmotionRecognizer": "ferkit.inference",
     "create_model": "ferkit.models",
     "list_models": "ferkit.models",
     "load_model": "ferkit.models",
