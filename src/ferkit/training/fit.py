@@ -105,10 +105,24 @@ def fit(config: TrainConfig, resume: str | Path | None = None,
         dist_utils.shutdown(info)
 
 
-def _fit(cfg, resume, callbacks, progress, info, start) -> RunResult:
-    from ferkit.data.loaders import ArrayDataset, build_loader
-    from ferkit.models import save_checkpoint
+@dataclass
+class _Run:
+    """What every epoch of a run shares."""
 
+    cfg: TrainConfig
+    info: dist_utils.DistInfo
+    device: torch.device
+    amp_dtype: torch.dtype | None
+    run_dir: Path
+    prep: object
+    model: torch.nn.Module
+    criterion: torch.nn.Module
+    val_loader: object
+    train_arrays: object
+    progress: bool
+
+
+def _setup(cfg: TrainConfig, resume, info, progress: bool) -> tuple[_Run, _Progress, dict | None]:
     device = resolve_device(cfg.device, info)
     configure_torch(cfg, device)
     amp_dtype = resolve_amp(cfg.amp, device)
@@ -124,10 +138,8 @@ def _fit(cfg, resume, callbacks, progress, info, start) -> RunResult:
     val_loader = build_eval_loader(arrays.val, prep.eval_tf, eval_bs, cfg.data.workers) if arrays.val else None
     use_soft = cfg.loss.soft_targets and arrays.train.soft_labels is not None
     train_arrays = arrays.train if use_soft or arrays.train.soft_labels is None else _hard(arrays.train)
-    metric, patience = cfg.early_stop.metric, cfg.early_stop.patience
-    if val_loader is None and patience:
+    if val_loader is None and cfg.early_stop.patience:
         log.warning("no validation split: early stopping is off and the last epoch is kept as best")
-
     prog, resumed = _Progress(), None
     if resume:
         last = find_last(run_dir)
@@ -141,103 +153,125 @@ def _fit(cfg, resume, callbacks, progress, info, start) -> RunResult:
         run_dir.mkdir(parents=True, exist_ok=True)
         save_config(cfg, run_dir / "config.yaml")
         log.info("run folder %s", run_dir)
+    run = _Run(cfg, info, device, amp_dtype, run_dir, prep, model, criterion, val_loader, train_arrays, progress)
+    return run, prog, resumed
 
+
+def _fit(cfg, resume, callbacks, progress, info, start) -> RunResult:
+    run, prog, resumed = _setup(cfg, resume, info, progress)
     for s in range(prog.stage, len(cfg.stages)):
-        stage = cfg.stages[s]
-        if prog.stage_epoch >= stage.epochs:
-            prog.stage, prog.stage_epoch = s + 1, 0
-            continue
-        optimizer = build_optimizer(model, stage)
-        net = model
-        if info.enabled:
-            from torch.nn.parallel import DistributedDataParallel as DDP
-
-            net = DDP(model, device_ids=[device.index] if device.type == "cuda" else None)
-        world = info.world_size
-        steps = max(1, len(train_arrays) // (cfg.data.batch_size * world))
-        scheduler = build_scheduler(optimizer, stage, steps)
-        scaler = torch.amp.GradScaler("cuda") if amp_dtype == torch.float16 else None
-        if resumed is not None and resumed["progress"]["stage"] == s and prog.stage_epoch > 0:
-            optimizer.load_state_dict(resumed["optimizer"])
-            if scheduler is not None and resumed.get("scheduler"):
-                scheduler.load_state_dict(resumed["scheduler"])
-            if scaler is not None and resumed.get("scaler"):
-                scaler.load_state_dict(resumed["scaler"])
-        else:
-            prog.bad_epochs = 0
-        log.info("stage %d/%d %r: %d epochs, lr %g, training %s", s + 1, len(cfg.stages), stage.name, stage.epochs,
-                 stage.lr, stage.train)
-        while prog.stage_epoch < stage.epochs:
-            seed_everything(cfg.seed + prog.epoch)
-            loader = build_loader(ArrayDataset(train_arrays, prep.train_tf), cfg.data.batch_size, train=True,
-                                  num_workers=cfg.data.workers, balanced=cfg.data.balanced,
-                                  distributed=info.enabled, seed=cfg.seed + prog.epoch)
-            if info.enabled:
-                loader.sampler.set_epoch(prog.epoch)
-            stats = train_one_epoch(net, loader, criterion, optimizer, scheduler, device, scaler, prog.epoch + 1,
-                                    amp_dtype, cfg.channels_last, cfg.grad_clip, progress)
-            loss_sum, correct, seen = dist_utils.all_reduce_sum(
-                [stats["loss"] * stats["images"], stats["acc"] * stats["images"], stats["images"]], info, device)
-            row = {"epoch": prog.epoch + 1, "stage": stage.name, "stage_epoch": prog.stage_epoch + 1,
-                   "lr": optimizer.param_groups[0]["lr"], "train_loss": loss_sum / max(seen, 1),
-                   "train_acc": correct / max(seen, 1), "seconds": round(stats["seconds"], 3),
-                   "images_per_s": round(seen / max(stats["seconds"], 1e-9), 1)}
-            val = None
-            if val_loader is not None and info.is_main:
-                val = _val_metrics(model, val_loader, device, criterion, amp_dtype, cfg.channels_last)
-            val = dist_utils.broadcast(val, info)
-            row.update(val or {})
-            score = _score(row, metric) if val else float(prog.epoch)
-            if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau) and score is not None:
-                scheduler.step(score)
-            improved = prog.best_score is None or score > prog.best_score + cfg.early_stop.min_delta
-            if improved:
-                prog.best_score, prog.best_epoch, prog.bad_epochs = score, prog.epoch + 1, 0
-                if info.is_main:
-                    save_checkpoint(model, run_dir / "best", _checkpoint_meta(cfg, prep, {**row}))
-            else:
-                prog.bad_epochs += 1
-            prog.epoch += 1
-            prog.stage_epoch += 1
-            stop = bool(val and patience and stage.early_stop and prog.bad_epochs >= patience)
-            prog.history.append(row)
-            log.info("epoch %d (%s %d/%d): %s", row["epoch"], stage.name, row["stage_epoch"], stage.epochs,
-                     ", ".join(f"{k} {v:.4f}" for k, v in row.items() if k.endswith(("loss", "acc", "f1"))))
-            if stop:
-                prog.stopped_early = True
-                prog.stage_epoch = stage.epochs  # the stage is over
-                log.info("early stop: %s has not improved for %d epochs", metric, prog.bad_epochs)
-            if prog.stage_epoch >= stage.epochs:
-                prog.stage, prog.stage_epoch = s + 1, 0
-            if info.is_main:
-                _write_metrics(run_dir, prog.history)
-                state = {"progress": vars(prog).copy(), "rng": get_rng_state(), "optimizer": optimizer.state_dict(),
-                         "scheduler": scheduler.state_dict() if scheduler is not None else None,
-                         "scaler": scaler.state_dict() if scaler is not None else None}
-                save_last(run_dir, model, _checkpoint_meta(cfg, prep, row), state)
-            dist_utils.barrier(info)
-            for cb in callbacks:
-                cb(row)
-            if prog.stage != s:
-                break
+        if prog.stage_epoch < cfg.stages[s].epochs:
+            _run_stage(run, prog, s, resumed if resumed and resumed["progress"]["stage"] == s else None, callbacks)
         prog.stage, prog.stage_epoch = s + 1, 0
         resumed = None
-
-    result = RunResult(run_dir, run_dir / "best", prog.best_score, prog.best_epoch, prog.history,
+    metric = cfg.early_stop.metric
+    result = RunResult(run.run_dir, run.run_dir / "best", prog.best_score, prog.best_epoch, prog.history,
                        stopped_early=prog.stopped_early)
     if info.is_main and prog.history:
         from ferkit.training.finalize import finalize_run
 
-        result.test_report = finalize_run(cfg, prep, run_dir, val_loader, device, criterion, prog.history)
-    result.best_metric = None if prog.best_score is None else (
-        -prog.best_score if metric == "val_loss" else prog.best_score)
+        result.test_report = finalize_run(cfg, run.prep, run.run_dir, run.val_loader, run.device, run.criterion,
+                                          prog.history)
+    if prog.best_score is not None:
+        result.best_metric = -prog.best_score if metric == "val_loss" else prog.best_score
     result.seconds = time.perf_counter() - start
     if info.is_main:
-        (run_dir / "result.json").write_text(json.dumps(
+        (run.run_dir / "result.json").write_text(json.dumps(
             {"best_metric": result.best_metric, "metric": metric, "best_epoch": result.best_epoch,
              "epochs": len(prog.history), "stopped_early": result.stopped_early, "seconds": round(result.seconds, 1),
              "test": _summary(result.test_report)}, indent=1))
     return result
+
+
+def _run_stage(run: _Run, prog: _Progress, s: int, resumed: dict | None, callbacks) -> None:
+    """Epochs of stage ``s`` from ``prog.stage_epoch`` until its end or early stopping."""
+    cfg, stage = run.cfg, run.cfg.stages[s]
+    optimizer = build_optimizer(run.model, stage)  # freezes what the stage does not train
+    net = run.model
+    if run.info.enabled:
+        from torch.nn.parallel import DistributedDataParallel as DDP
+
+        # Wrapped per stage: DDP registers the parameters that require grad when it is built.
+        net = DDP(run.model, device_ids=[run.device.index] if run.device.type == "cuda" else None)
+    steps = max(1, len(run.train_arrays) // (cfg.data.batch_size * run.info.world_size))
+    scheduler = build_scheduler(optimizer, stage, steps)
+    scaler = torch.amp.GradScaler("cuda") if run.amp_dtype == torch.float16 else None
+    if resumed is not None and prog.stage_epoch > 0:
+        optimizer.load_state_dict(resumed["optimizer"])
+        for obj, key in ((scheduler, "scheduler"), (scaler, "scaler")):
+            if obj is not None and resumed.get(key):
+                obj.load_state_dict(resumed[key])
+    else:
+        prog.bad_epochs = 0
+    log.info("stage %d/%d %r: %d epochs, lr %g, training %s", s + 1, len(cfg.stages), stage.name, stage.epochs,
+             stage.lr, stage.train)
+    while prog.stage == s and prog.stage_epoch < stage.epochs:
+        row = _train_epoch(run, prog, stage, net, optimizer, scheduler, scaler)
+        _end_epoch(run, prog, s, row, optimizer, scheduler, scaler)
+        for cb in callbacks:
+            cb(row)
+
+
+def _train_epoch(run: _Run, prog: _Progress, stage, net, optimizer, scheduler, scaler) -> dict:
+    """Seed (base seed + epoch), train one epoch, validate on rank 0; returns the epoch's metrics row."""
+    from ferkit.data.loaders import ArrayDataset, build_loader
+
+    cfg, info = run.cfg, run.info
+    seed_everything(cfg.seed + prog.epoch)
+    loader = build_loader(ArrayDataset(run.train_arrays, run.prep.train_tf), cfg.data.batch_size, train=True,
+                          num_workers=cfg.data.workers, balanced=cfg.data.balanced, distributed=info.enabled,
+                          seed=cfg.seed + prog.epoch)
+    if info.enabled:
+        loader.sampler.set_epoch(prog.epoch)
+    stats = train_one_epoch(net, loader, run.criterion, optimizer, scheduler, run.device, scaler, prog.epoch + 1,
+                            run.amp_dtype, cfg.channels_last, cfg.grad_clip, run.progress)
+    loss_sum, correct, seen = dist_utils.all_reduce_sum(
+        [stats["loss"] * stats["images"], stats["acc"] * stats["images"], stats["images"]], info, run.device)
+    row = {"epoch": prog.epoch + 1, "stage": stage.name, "stage_epoch": prog.stage_epoch + 1,
+           "lr": optimizer.param_groups[0]["lr"], "train_loss": loss_sum / max(seen, 1),
+           "train_acc": correct / max(seen, 1), "seconds": round(stats["seconds"], 3),
+           "images_per_s": round(seen / max(stats["seconds"], 1e-9), 1)}
+    val = None
+    if run.val_loader is not None and info.is_main:
+        val = _val_metrics(run.model, run.val_loader, run.device, run.criterion, run.amp_dtype, cfg.channels_last)
+    row.update(dist_utils.broadcast(val, info) or {})
+    return row
+
+
+def _end_epoch(run: _Run, prog: _Progress, s: int, row: dict, optimizer, scheduler, scaler) -> None:
+    """Best checkpoint, early-stopping counters, metrics files and the resumable ``last/`` state."""
+    from ferkit.models import save_checkpoint
+
+    cfg, stage, info = run.cfg, run.cfg.stages[s], run.info
+    has_val = "val_acc" in row
+    score = _score(row, cfg.early_stop.metric) if has_val else float(prog.epoch)  # no val: the last epoch is best
+    if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
+        scheduler.step(score)
+    if prog.best_score is None or score > prog.best_score + cfg.early_stop.min_delta:
+        prog.best_score, prog.best_epoch, prog.bad_epochs = score, prog.epoch + 1, 0
+        if info.is_main:
+            save_checkpoint(run.model, run.run_dir / "best", _checkpoint_meta(cfg, run.prep, row))
+    else:
+        prog.bad_epochs += 1
+    prog.epoch += 1
+    prog.stage_epoch += 1
+    prog.history.append(row)
+    log.info("epoch %d (%s %d/%d): %s", row["epoch"], stage.name, row["stage_epoch"], stage.epochs,
+             ", ".join(f"{k} {v:.4f}" for k, v in row.items() if k.endswith(("loss", "acc", "f1"))))
+    patience = cfg.early_stop.patience
+    if has_val and patience and stage.early_stop and prog.bad_epochs >= patience:
+        prog.stopped_early = True
+        prog.stage_epoch = stage.epochs
+        log.info("early stop: %s has not improved for %d epochs", cfg.early_stop.metric, prog.bad_epochs)
+    if prog.stage_epoch >= stage.epochs:
+        prog.stage, prog.stage_epoch = s + 1, 0  # the saved state then points at the next stage
+    if info.is_main:
+        _write_metrics(run.run_dir, prog.history)
+        state = {"progress": vars(prog).copy(), "rng": get_rng_state(), "optimizer": optimizer.state_dict(),
+                 "scheduler": scheduler.state_dict() if scheduler is not None else None,
+                 "scaler": scaler.state_dict() if scaler is not None else None}
+        save_last(run.run_dir, run.model, _checkpoint_meta(cfg, run.prep, row), state)
+    dist_utils.barrier(info)
 
 
 def _hard(arrays):
