@@ -195,3 +195,20 @@ def test_torchrun_two_processes_complete_an_epoch(faces, tmp_path):
     run = tmp_path / "run"
     assert (run / "best" / "model.safetensors").is_file()
     assert len((run / "metrics.csv").read_text().strip().splitlines()) == 2
+
+
+def test_cli_train_then_resume_auto_with_more_epochs(faces, tmp_path, capsys):
+    import json
+
+    from ferkit.cli import main
+    from ferkit.config import save_config
+
+    recipe = save_config(_cfg(faces, tmp_path, "stages.0.epochs=1"), tmp_path / "recipe.yaml")
+    assert main(["train", str(recipe), "--no-progress"]) == 0
+    assert "test: accuracy" in capsys.readouterr().out
+    # Resuming a finished run with a longer stage trains only the missing epoch.
+    assert main(["train", str(recipe), "stages.0.epochs=2", "--resume", "auto", "--no-progress"]) == 0
+    rows = (tmp_path / "run" / "metrics.csv").read_text().strip().splitlines()
+    assert len(rows) == 3 and json.loads((tmp_path / "run" / "result.json").read_text())["epochs"] == 2
+    assert main(["train", str(recipe), "data.bach_size=3"]) == 2
+    assert "Did you mean 'batch_size'" in capsys.readouterr().err

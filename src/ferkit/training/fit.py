@@ -47,10 +47,14 @@ class RunResult:
 
 @dataclass
 class _Progress:
-    """Counters saved in ``last/state.pt``; ``stage``/``stage_epoch`` name the next epoch to run."""
+    """Counters saved in ``last/state.pt``: the current stage, the epochs done in it, whether early stopping ended it.
+
+    A finished stage stays the current one until the next starts, so resuming with more epochs for it extends it.
+    """
 
     stage: int = 0
     stage_epoch: int = 0
+    stage_done: bool = False
     epoch: int = 0  # epochs done over all stages
     best_score: float | None = None
     best_epoch: int | None = None
@@ -160,9 +164,10 @@ def _setup(cfg: TrainConfig, resume, info, progress: bool) -> tuple[_Run, _Progr
 def _fit(cfg, resume, callbacks, progress, info, start) -> RunResult:
     run, prog, resumed = _setup(cfg, resume, info, progress)
     for s in range(prog.stage, len(cfg.stages)):
-        if prog.stage_epoch < cfg.stages[s].epochs:
+        if prog.stage != s:
+            prog.stage, prog.stage_epoch, prog.stage_done = s, 0, False
+        if not prog.stage_done and prog.stage_epoch < cfg.stages[s].epochs:
             _run_stage(run, prog, s, resumed if resumed and resumed["progress"]["stage"] == s else None, callbacks)
-        prog.stage, prog.stage_epoch = s + 1, 0
         resumed = None
     metric = cfg.early_stop.metric
     result = RunResult(run.run_dir, run.run_dir / "best", prog.best_score, prog.best_epoch, prog.history,
@@ -205,7 +210,7 @@ def _run_stage(run: _Run, prog: _Progress, s: int, resumed: dict | None, callbac
         prog.bad_epochs = 0
     log.info("stage %d/%d %r: %d epochs, lr %g, training %s", s + 1, len(cfg.stages), stage.name, stage.epochs,
              stage.lr, stage.train)
-    while prog.stage == s and prog.stage_epoch < stage.epochs:
+    while not prog.stage_done and prog.stage_epoch < stage.epochs:
         row = _train_epoch(run, prog, stage, net, optimizer, scheduler, scaler)
         _end_epoch(run, prog, s, row, optimizer, scheduler, scaler)
         for cb in callbacks:
@@ -260,11 +265,8 @@ def _end_epoch(run: _Run, prog: _Progress, s: int, row: dict, optimizer, schedul
              ", ".join(f"{k} {v:.4f}" for k, v in row.items() if k.endswith(("loss", "acc", "f1"))))
     patience = cfg.early_stop.patience
     if has_val and patience and stage.early_stop and prog.bad_epochs >= patience:
-        prog.stopped_early = True
-        prog.stage_epoch = stage.epochs
+        prog.stopped_early = prog.stage_done = True
         log.info("early stop: %s has not improved for %d epochs", cfg.early_stop.metric, prog.bad_epochs)
-    if prog.stage_epoch >= stage.epochs:
-        prog.stage, prog.stage_epoch = s + 1, 0  # the saved state then points at the next stage
     if info.is_main:
         _write_metrics(run.run_dir, prog.history)
         state = {"progress": vars(prog).copy(), "rng": get_rng_state(), "optimizer": optimizer.state_dict(),
