@@ -80,6 +80,9 @@ def train_one_epoch(model: nn.Module, loader, criterion: nn.Module, optimizer: t
         seen += n
         bar.set_postfix(loss=f"{loss_sum / seen:.4f}", lr=f"{optimizer.param_groups[0]['lr']:.2e}")
     bar.close()
+    if seen == 0:  # drop_last with fewer images than one batch: nothing would train, silently
+        raise ValueError(f"The training loader gave no batch at epoch {epoch} (fewer training images than "
+                         f"batch_size={getattr(loader, 'batch_size', '?')} per process); lower data.batch_size.")
     return {"loss": loss_sum / max(seen, 1), "acc": correct / max(seen, 1), "images": seen,
             "seconds": time.perf_counter() - start}
 
