@@ -12,6 +12,8 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--split", default="test", help="split to evaluate (default test)")
     parser.add_argument("--format", default="auto", help="dataset layout (default: detected)")
     parser.add_argument("--out", default=None, help="report folder (default outputs/evaluate/<checkpoint>-<split>/)")
+    parser.add_argument("--label-mode", default="majority", choices=("majority", "soft"),
+                        help="FER+ labels: majority vote (ties dropped) or soft (every image, most-voted class)")
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     parser.add_argument("--no-latency", action="store_true", help="skip the CPU latency measurement")
@@ -39,7 +41,7 @@ def _evaluate(args: argparse.Namespace) -> int:
         print(f"\nwrote {out / 'report.json'}, {out / 'report.md'}, {out / 'confusion.png'}")
         return 0
     report = evaluate_checkpoint(args.model, args.data, args.split, args.format, out, args.batch_size, args.device,
-                                 latency=not args.no_latency)
+                                 latency=not args.no_latency, label_mode=args.label_mode)
     print(report.to_markdown())
     print(f"\nwrote {out / 'report.json'}, {out / 'report.md'}, {out / 'confusion.png'}")
     return 0

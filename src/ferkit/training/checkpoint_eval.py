@@ -24,11 +24,12 @@ def _label_map(data_classes: tuple[str, ...], model_labels: list[str]) -> np.nda
 
 def evaluate_checkpoint(model_path: str | Path, data_path: str | Path, split: str = "test", format: str = "auto",
                         out: str | Path | None = None, batch_size: int = 128, device: str = "auto",
-                        cache: bool = True, latency: bool = True, workers: int = 0):
+                        cache: bool = True, latency: bool = True, workers: int = 0, label_mode: str = "majority"):
     """Run the checkpoint at ``model_path`` on ``split`` of the dataset at ``data_path``; returns an ``EvalReport``
     (saved to ``out`` as report.json/report.md/confusion.png when given).
 
-    Classes are matched by name; images of classes the model does not know are left out (with a warning).
+    ``label_mode`` (FER+): ``majority`` drops tied votes; ``soft`` keeps every image, scored against its
+    most-voted class. Classes are matched by name; images of classes the model does not know are left out (with a warning).
     ``extra`` holds params, FLOPs, CPU latency (batch 1) and ECE before/after the stored temperature.
     """
     from ferkit.data import load_dataset
@@ -43,7 +44,9 @@ def evaluate_checkpoint(model_path: str | Path, data_path: str | Path, split: st
     model, meta = load_model(model_path, dev)
     labels = list(meta["labels"])
     size, chans = int(meta.get("image_size", 112)), int(meta["in_chans"])
-    ds = load_dataset(data_path, split, format, include_contempt="contempt" in labels)
+    ds = load_dataset(data_path, split, format, include_contempt="contempt" in labels, label_mode=label_mode)
+    if ds.soft_labels is not None:  # FER+ soft: score against each image's most-voted class
+        ds.labels = np.where(ds.labels >= 0, ds.labels, ds.soft_labels.argmax(1))
     mapping = _label_map(ds.classes, labels)
     arrays = load_cached_arrays(ds, size, chans) if cache else arrays_in_memory(ds, size, chans)
     y = mapping[arrays.labels]
