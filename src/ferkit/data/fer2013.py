@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from ferkit.labels import FER2013_CSV_INDEX, FERPLUS_COLUMNS, canonical_emotion, get_classes
-from ferkit.data.dataset import FERDataset, is_image_file
+from ferkit.data.dataset import FERDataset
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +33,7 @@ def _class_dirs(split_dir: Path) -> list[Path]:
 
 def read_fer2013_folders(root: Path, split: str, include_contempt: bool = False) -> FERDataset:
     """``train``/``test`` are the folders; ``usage_*`` gather files by their Usage prefix across both folders."""
-    from ferkit.data.folders import folder_label
+    from ferkit.data.folders import add_image_files, folder_label
 
     if split not in FER2013_FOLDER_SPLITS:
         raise ValueError(f"FER2013 folders have no split {split!r}; choose one of {list(FER2013_FOLDER_SPLITS)}.")
@@ -46,14 +46,8 @@ def read_fer2013_folders(root: Path, split: str, include_contempt: bool = False)
             label = folder_label(class_dir.name, classes)
             if label is None:
                 continue
-            for f in sorted(class_dir.iterdir()):
-                if not is_image_file(f) or (prefix and not f.name.startswith(prefix)):
-                    continue
-                if f.stat().st_size == 0:
-                    skipped.append((str(f), "empty file"))
-                    continue
-                ids.append(str(f))
-                labels.append(label)
+            files = [f for f in sorted(class_dir.iterdir()) if not prefix or f.name.startswith(prefix)]
+            add_image_files(files, label, ids, labels, skipped)
     return FERDataset(classes, ids, np.array(labels, np.int64), name=root.name, format="fer2013_folders",
                       split=split, root=str(root), skipped=skipped)
 

@@ -69,6 +69,18 @@ def _check_emotion_dirs(path: Path) -> None:
         )
 
 
+def add_image_files(files, label: int, ids: list, labels: list, skipped: list) -> None:
+    """Append each image file in ``files`` with ``label``; empty files go to ``skipped`` (they cannot decode)."""
+    for f in files:
+        if not is_image_file(f):
+            continue
+        if f.stat().st_size == 0:
+            skipped.append((str(f), "empty file"))
+            continue
+        ids.append(str(f))
+        labels.append(label)
+
+
 def read_class_folders(root: Path, split: str, include_contempt: bool = False) -> FERDataset:
     """Every image in ``<split dir>/<emotion>/`` (``split="all"`` when there is no split level)."""
     splits = class_folder_splits(root)
@@ -82,13 +94,6 @@ def read_class_folders(root: Path, split: str, include_contempt: bool = False) -
         label = folder_label(class_dir.name, classes)
         if label is None:
             continue
-        for f in sorted(class_dir.rglob("*")):
-            if not is_image_file(f):
-                continue
-            if f.stat().st_size == 0:
-                skipped.append((str(f), "empty file"))
-                continue
-            ids.append(str(f))
-            labels.append(label)
+        add_image_files(sorted(class_dir.rglob("*")), label, ids, labels, skipped)
     return FERDataset(classes, ids, np.array(labels, np.int64), name=root.name, format="class_folders",
                       split=split, root=str(root), skipped=skipped)

@@ -131,10 +131,9 @@ def _group_lines(groups: list, max_list: int, show) -> list[str]:
 
 def plot_class_distribution(report: dict, out_path: str | Path) -> Path:
     """Grouped bar chart of class counts per split, saved as PNG."""
-    import matplotlib
+    from ferkit.figures import get_pyplot, save_figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = get_pyplot()
     import numpy as np
 
     classes, splits = report["classes"], list(report["splits"])
@@ -149,8 +148,4 @@ def plot_class_distribution(report: dict, out_path: str | Path) -> Path:
     ax.set_title(f"{report.get('name', '')} ({report['format']}): class distribution")
     ax.legend()
     fig.tight_layout()
-    out_path = Path(out_path)
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out_path, dpi=100)
-    plt.close(fig)
-    return out_path
+    return save_figure(fig, out_path)

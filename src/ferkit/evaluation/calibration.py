@@ -66,10 +66,9 @@ def expected_calibration_error(probs, y_true, n_bins: int = 15) -> float:
 
 def reliability_diagram(probs, y_true, path: str | Path, n_bins: int = 15, title: str | None = None) -> Path:
     """Save a reliability diagram (accuracy per confidence bin against the diagonal) as PNG; return the path."""
-    import matplotlib
+    from ferkit.figures import get_pyplot, save_figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = get_pyplot()
 
     bins = calibration_bins(probs, y_true, n_bins)
     ece = expected_calibration_error(probs, y_true, n_bins)
@@ -91,11 +90,7 @@ def reliability_diagram(probs, y_true, path: str | Path, n_bins: int = 15, title
     hx.set_ylabel("samples")
     hx.set_xlim(0, 1)
     fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
 def softmax(logits, temperature: float = 1.0) -> np.ndarray:

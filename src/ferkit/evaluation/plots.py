@@ -15,20 +15,15 @@ if TYPE_CHECKING:
 
 
 def _pyplot():
-    import matplotlib
+    from ferkit.figures import get_pyplot
 
-    matplotlib.use("Agg")  # headless: no display on servers/CI
-    import matplotlib.pyplot as plt
-
-    return plt
+    return get_pyplot()
 
 
 def _save(fig, path: str | Path) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
-    _pyplot().close(fig)
-    return path
+    from ferkit.figures import save_figure
+
+    return save_figure(fig, path)
 
 
 def plot_confusion(report: "EvalReport", path: str | Path) -> Path:

@@ -23,10 +23,9 @@ def collect_tracks(frames: list[FrameResult]) -> dict[int, tuple[np.ndarray, np.
 
 def save_timeline(frames: list[FrameResult], path: str | Path, labels: tuple[str, ...], min_frames: int = 3) -> Path | None:
     """Write a PNG with one panel per track seen in at least ``min_frames`` frames; None when there is none."""
-    import matplotlib
+    from ferkit.figures import get_pyplot, save_figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = get_pyplot()
 
     tracks = {k: v for k, v in collect_tracks(frames).items() if len(v[0]) >= min_frames}
     if not tracks:
@@ -40,8 +39,4 @@ def save_timeline(frames: list[FrameResult], path: str | Path, labels: tuple[str
     axes[0, 0].legend(ncol=len(labels), fontsize=7, loc="upper center", bbox_to_anchor=(0.5, 1.35))
     axes[-1, 0].set_xlabel("time (s)")
     fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
