@@ -73,6 +73,7 @@ class ModelConfig:
     pretrained: bool = False
     weights: str | None = None
     kwargs: dict[str, Any] = field(default_factory=dict)
+    init_from: str | None = None  # a ferkit checkpoint folder to start from (fine-tuning a trained model)
 
 
 @dataclass

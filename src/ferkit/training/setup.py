@@ -103,6 +103,18 @@ class Prepared:
     extra: dict = field(default_factory=dict)
 
 
+def _init_from_checkpoint(model, path: str, arch: str) -> None:
+    """Load a trained ferkit checkpoint's weights into ``model`` (same architecture and classes) to fine-tune it."""
+    from ferkit.models import load_model
+
+    trained, meta = load_model(path)
+    if meta.get("arch") != arch:
+        raise ValueError(f"model.init_from={path!r} holds a {meta.get('arch')!r} model, but model.name is {arch!r}; "
+                         "set model.name to the checkpoint's architecture.")
+    model.load_state_dict(trained.state_dict())
+    log.info("initialised %s from %s", arch, path)
+
+
 def prepare(cfg: TrainConfig, info: DistInfo) -> Prepared:
     """Read and decode the data (rank 0 first, so other ranks read its cache), build the model and transforms."""
     from ferkit.data.transforms import build_transforms
@@ -118,6 +130,8 @@ def prepare(cfg: TrainConfig, info: DistInfo) -> Prepared:
     classes = get_classes(cfg.data.include_contempt)
     model = create_model(cfg.model.name, num_classes=len(classes), in_chans=channels,
                          pretrained=cfg.model.pretrained, weights=cfg.model.weights, **cfg.model.kwargs)
+    if cfg.model.init_from:
+        _init_from_checkpoint(model, cfg.model.init_from, cfg.model.name)
     if not info.is_main:
         barrier(info)
     splits = load_splits(cfg.data, cfg.seed)
