@@ -18,8 +18,10 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# The shipped default model on the bundled sample photo: prints each face's emotions, writes the annotated image.
 demo: install
-	$(VENV)/bin/ferkit data inspect ../shared/data/rafdb
+	$(VENV)/bin/ferkit predict src/ferkit/assets/samples/astronaut.jpg --top-k 3 --save outputs/demo
+	@echo "annotated image written to outputs/demo/"
 
 # Debian's Chromium for the browser tests (Playwright drives it; never `playwright install`). CI runs as root.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)

@@ -1,5 +1,5 @@
 """Helpers for the inference/detection tests: real RAF-DB faces pasted on canvases at known places, a short
-generated video of moving faces, and a small random checkpoint (no trained default model ships yet)."""
+generated video of moving faces, and a small random checkpoint (so these tests do not depend on the shipped weights)."""
 
 from __future__ import annotations
 

@@ -39,7 +39,7 @@ def blank_photo(path: Path) -> Path:
 
 
 def make_checkpoint(folder: Path, arch: str, seed: int = 0) -> Path:
-    """A randomly initialised ``arch`` checkpoint (no trained default model ships yet)."""
+    """A randomly initialised ``arch`` checkpoint (tests do not depend on the shipped default weights)."""
     import torch
 
     from ferkit.models import create_model, save_checkpoint
