@@ -14,14 +14,14 @@ import sys
 # Verb modules, in the order `ferkit --help` lists them. Each is imported only to build the parser;
 # heavy imports (torch, cv2) happen inside the handlers.
 VERB_MODULES: tuple[str, ...] = (
+    "ferkit.cli.predict",
     "ferkit.cli.data",
-    "ferkit.cli.compare",
-    "ferkit.cli.serve",
-    "ferkit.cli.explain",
     "ferkit.cli.train",
     "ferkit.cli.evaluate",
+    "ferkit.cli.compare",
     "ferkit.cli.export",
-    "ferkit.cli.predict",
+    "ferkit.cli.serve",
+    "ferkit.cli.explain",
 )
 
 
