@@ -19,10 +19,10 @@ DEFAULT_MODEL_DIR = Path(__file__).resolve().parents[1] / "assets" / "default"
 
 
 def softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
-    z = logits.astype(np.float64) / temperature
-    z -= z.max(axis=1, keepdims=True)
-    e = np.exp(z)
-    return (e / e.sum(axis=1, keepdims=True)).astype(np.float32)
+    """float32 probabilities of ``logits / temperature`` (ferkit.evaluation.softmax, kept in float32 for results)."""
+    from ferkit.evaluation import softmax as softmax64
+
+    return softmax64(logits, temperature).astype(np.float32)
 
 
 def onnxruntime_available() -> bool:

@@ -35,9 +35,9 @@ def evaluate_checkpoint(model_path: str | Path, data_path: str | Path, split: st
     from ferkit.data import load_dataset
     from ferkit.data.cache import arrays_in_memory, load_cached_arrays
     from ferkit.data.transforms import build_transforms
-    from ferkit.evaluation import compute_report, expected_calibration_error, softmax
+    from ferkit.evaluation import compute_report
     from ferkit.models import load_model, measure_latency
-    from ferkit.training.finalize import model_extra
+    from ferkit.training.finalize import calibration_extra, model_extra
     from ferkit.training.setup import resolve_device
 
     dev = resolve_device(device)
@@ -62,15 +62,10 @@ def evaluate_checkpoint(model_path: str | Path, data_path: str | Path, split: st
     tf = build_transforms(size, chans, meta.get("mean", [0.5]), meta.get("std", [0.5]), train=False)
     loader = build_eval_loader(arrays, tf, batch_size, workers)
     _, logits, _ = evaluate(model, loader, dev, progress=True)
-    logits_np = logits.numpy()
-    probs = softmax(logits_np)
+    probs, calibration = calibration_extra(logits.numpy(), y, meta.get("temperature"))
     loss = float(torch.nn.functional.cross_entropy(logits, torch.from_numpy(y)))
-    temperature = meta.get("temperature")
-    extra = {"checkpoint": str(model_path), "data": str(data_path), "split": split,
-             "ece_before_temperature": float(expected_calibration_error(probs, y)), "temperature": temperature,
+    extra = {"checkpoint": str(model_path), "data": str(data_path), "split": split, **calibration,
              **model_extra(model, size, chans)}
-    if temperature:
-        extra["ece_after_temperature"] = float(expected_calibration_error(softmax(logits_np, temperature), y))
     if latency:
         cpu_model = model.to("cpu")
         extra["latency_ms"] = measure_latency(cpu_model, size, chans, batch_size=1, repeats=20)["median_ms"]

@@ -25,10 +25,21 @@ def model_extra(model, image_size: int, in_chans: int) -> dict:
     return extra
 
 
+def calibration_extra(logits, y, temperature: float | None) -> tuple:
+    """Uncalibrated probabilities of ``logits`` and the ECE before/after ``temperature`` for a report's ``extra``."""
+    from ferkit.evaluation import expected_calibration_error, softmax
+
+    probs = softmax(logits)
+    extra = {"temperature": temperature, "ece_before_temperature": float(expected_calibration_error(probs, y))}
+    if temperature is not None:
+        extra["ece_after_temperature"] = float(expected_calibration_error(softmax(logits, temperature), y))
+    return probs, extra
+
+
 def finalize_run(cfg, prep, run_dir: Path, val_loader, device: torch.device, criterion, history: list[dict]) -> dict | None:
     """Write ``curves.png``; fit the temperature on val and store it in ``best/model.json``; evaluate the best
     checkpoint on test into ``test_report/`` (ECE before/after temperature in ``extra``). Returns the report dict."""
-    from ferkit.evaluation import compute_report, expected_calibration_error, fit_temperature, plot_curves, softmax
+    from ferkit.evaluation import compute_report, fit_temperature, plot_curves
     from ferkit.models import load_model, save_checkpoint
 
     try:
@@ -50,12 +61,9 @@ def finalize_run(cfg, prep, run_dir: Path, val_loader, device: torch.device, cri
                                    cfg.data.workers)
         loss, logits, labels = evaluate(model, loader, device, criterion)
         y = labels.numpy()
-        probs = softmax(logits.numpy())
+        probs, calibration = calibration_extra(logits.numpy(), y, temperature)
         extra = {"run": str(run_dir), "checkpoint": str(best), "best_epoch": meta.get("metrics", {}).get("epoch"),
-                 "temperature": temperature, "ece_before_temperature": float(expected_calibration_error(probs, y)),
-                 **model_extra(model, arrays.image_size, arrays.channels)}
-        if temperature is not None:
-            extra["ece_after_temperature"] = float(expected_calibration_error(softmax(logits.numpy(), temperature), y))
+                 **calibration, **model_extra(model, arrays.image_size, arrays.channels)}
         name = f"{meta['arch']} on {prep.dataset_name} {cfg.data.test_split or 'test'}"
         rep = compute_report(y, probs.argmax(1), arrays.classes, probs=probs, loss=loss, name=name, extra=extra)
         rep.save(run_dir / "test_report")
