@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ferkit.training.data import build_eval_loader
+from ferkit.training.data import build_eval_loader, decode_arrays
 from ferkit.training.engine import evaluate
 
 log = logging.getLogger(__name__)
@@ -33,7 +33,6 @@ def evaluate_checkpoint(model_path: str | Path, data_path: str | Path, split: st
     ``extra`` holds params, FLOPs, CPU latency (batch 1) and ECE before/after the stored temperature.
     """
     from ferkit.data import load_dataset
-    from ferkit.data.cache import arrays_in_memory, load_cached_arrays
     from ferkit.data.transforms import build_transforms
     from ferkit.evaluation import compute_report
     from ferkit.models import load_model, measure_latency
@@ -48,7 +47,7 @@ def evaluate_checkpoint(model_path: str | Path, data_path: str | Path, split: st
     if ds.soft_labels is not None:  # FER+ soft: score against each image's most-voted class
         ds.labels = np.where(ds.labels >= 0, ds.labels, ds.soft_labels.argmax(1))
     mapping = _label_map(ds.classes, labels)
-    arrays = load_cached_arrays(ds, size, chans) if cache else arrays_in_memory(ds, size, chans)
+    arrays = decode_arrays(ds, size, chans, cache)
     y = mapping[arrays.labels]
     if (y < 0).any():
         missing = sorted({ds.classes[c] for c in arrays.labels[y < 0]})

@@ -108,18 +108,21 @@ def concat_arrays(parts: list) -> object:
         skipped=[s for p in parts for s in p.skipped])
 
 
+def decode_arrays(ds: FERDataset, image_size: int, channels: int, cache: bool = True, cache_dir=None):
+    """``ds`` decoded at ``image_size``/``channels``: through the on-disk cache, or in memory when ``cache`` is off."""
+    from ferkit.data.cache import arrays_in_memory, load_cached_arrays
+
+    if cache:
+        return load_cached_arrays(ds, image_size, channels, cache_dir=cache_dir)
+    return arrays_in_memory(ds, image_size, channels)
+
+
 def decode_splits(cfg: DataConfig, splits: dict, image_size: int, channels: int,
                   extra: list[FERDataset] | None = None) -> SplitArrays:
     """Decode every split once at ``image_size``/``channels`` (cached on disk when ``cfg.cache``); ``extra``
     sources are decoded alike and appended to train (``concat_arrays``)."""
-    from ferkit.data.cache import arrays_in_memory, load_cached_arrays
-
     def arrays(ds):
-        if ds is None:
-            return None
-        if cfg.cache:
-            return load_cached_arrays(ds, image_size, channels, cache_dir=cfg.cache_dir)
-        return arrays_in_memory(ds, image_size, channels)
+        return None if ds is None else decode_arrays(ds, image_size, channels, cfg.cache, cfg.cache_dir)
 
     train = arrays(splits["train"])
     if extra:
