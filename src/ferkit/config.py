@@ -54,6 +54,7 @@ class DataConfig:
     val_fraction: float = 0.0
     image_size: int | None = None  # None: the model's default
     channels: int | None = None  # None: the model's default (1 gray, 3 RGB)
+    crop: str = "template"  # template: canonical landmark crop (ferkit.faces.crop); resize: the file as it is
     label_mode: str = "majority"  # FER+: majority or soft
     include_contempt: bool = False
     augment: str = "standard"  # ferkit.data.transforms.PRESETS
@@ -133,6 +134,7 @@ class TrainConfig:
 
 _CHOICES: dict[str, tuple[str, ...]] = {
     "device": DEVICES, "amp": AMP_MODES, "early_stop.metric": METRICS, "data.label_mode": ("majority", "soft"),
+    "data.crop": ("template", "resize"),
 }
 _STAGE_CHOICES: dict[str, tuple[str, ...]] = {"optimizer": OPTIMIZERS, "scheduler": SCHEDULERS}
 _FREE_DICTS = ("kwargs", "fractions")  # user dicts whose keys are not checked here
@@ -223,7 +225,7 @@ def _check_choice(key: str, value: str, choices: tuple[str, ...]) -> None:
 def validate(cfg: TrainConfig) -> TrainConfig:
     """Value checks beyond types (choices, ranges); returns ``cfg``."""
     flat = {"device": cfg.device, "amp": cfg.amp, "early_stop.metric": cfg.early_stop.metric,
-            "data.label_mode": cfg.data.label_mode}
+            "data.label_mode": cfg.data.label_mode, "data.crop": cfg.data.crop}
     for key, choices in _CHOICES.items():
         _check_choice(key, flat[key], choices)
     if not cfg.stages:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from ferkit.cli._detector_args import add_detector_args, detector_kwargs
+
 
 def add_parser(subparsers) -> None:
     parser = subparsers.add_parser("evaluate", help="evaluate a checkpoint on a dataset split (report JSON/MD/PNG)")
@@ -19,8 +21,7 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--no-latency", action="store_true", help="skip the CPU latency measurement")
     parser.add_argument("--detect-faces", action="store_true",
                         help="whole photos: detect, align and classify the largest face; no face counts as wrong")
-    parser.add_argument("--detector", default="auto", choices=("auto", "centerface", "haar"),
-                        help="face detector for --detect-faces")
+    add_detector_args(parser)
     parser.set_defaults(func=_evaluate)
 
 
@@ -33,8 +34,9 @@ def _evaluate(args: argparse.Namespace) -> int:
     if args.detect_faces:
         from ferkit.inference.evaluate import evaluate_checkpoint_with_detection
 
-        report = evaluate_checkpoint_with_detection(args.model, args.data, args.split, args.format, out, args.detector,
-                                                    device="cpu" if args.device == "auto" else args.device)
+        report = evaluate_checkpoint_with_detection(args.model, args.data, args.split, args.format, out,
+                                                    device="cpu" if args.device == "auto" else args.device,
+                                                    **detector_kwargs(args))
         print(report.to_markdown())
         for path in report.extra["missing"]:
             print(f"no face found: {path}")

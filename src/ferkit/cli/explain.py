@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from ferkit.cli._detector_args import add_detector_args, detector_kwargs
+
 
 def add_parser(subparsers) -> None:
     parser = subparsers.add_parser("explain", help="attention maps per face: CBAM spatial attention or Grad-CAM")
@@ -13,7 +15,7 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--model", default=None, help="checkpoint folder or model.safetensors (default: packaged model)")
     parser.add_argument("--method", default="auto", choices=("auto", "cbam", "gradcam"),
                         help="auto = CBAM attention when the model has it, else Grad-CAM")
-    parser.add_argument("--detector", default="auto", choices=("auto", "haar", "centerface", "none"))
+    add_detector_args(parser)
     parser.set_defaults(func=_explain)
 
 
@@ -26,7 +28,7 @@ def _explain(args: argparse.Namespace) -> int:
 
     from ferkit.inference import EmotionRecognizer
 
-    rec = EmotionRecognizer(model=args.model, detector=args.detector, backend="torch")
+    rec = EmotionRecognizer(model=args.model, **detector_kwargs(args), backend="torch")
     faces = rec.explain(args.image, method=args.method)
     out = Path(args.save)
     out.mkdir(parents=True, exist_ok=True)

@@ -5,14 +5,15 @@ from __future__ import annotations
 
 import argparse
 
+from ferkit.cli._detector_args import add_detector_args, detector_kwargs
+
 
 def add_parser(subparsers) -> None:
     p = subparsers.add_parser("predict", help="recognise emotions in an image, folder, glob, video or webcam index")
     p.add_argument("source", help="image, folder (recursive), glob ('photos/**/*.jpg'), video file, or webcam index (0)")
     p.add_argument("--model", default=None, help="checkpoint folder, model.safetensors, .onnx or TorchScript .pt "
                                                  "(default: the packaged model)")
-    p.add_argument("--detector", default="auto", choices=("auto", "centerface", "haar", "none"),
-                   help="face detector; none = inputs are already face crops (default auto: centerface if installed)")
+    add_detector_args(p)
     p.add_argument("--backend", default="auto", choices=("auto", "torch", "onnx"),
                    help="classifier backend (default auto: ONNX Runtime on CPU when installed)")
     p.add_argument("--device", default="cpu", help="torch device for --backend torch (cpu, cuda)")
@@ -43,7 +44,7 @@ def _predict(args: argparse.Namespace) -> int:
 
     if args.top_k < 1:
         raise ValueError(f"--top-k must be >= 1, got {args.top_k}.")
-    rec = EmotionRecognizer(model=args.model, detector=args.detector, backend=args.backend, device=args.device,
+    rec = EmotionRecognizer(model=args.model, **detector_kwargs(args), backend=args.backend, device=args.device,
                             smoothing=args.smoothing, batch_size=args.batch_size, detect_every=args.detect_every)
     writer = AnnotatedWriter(args.save) if args.save else None
     total = count_source_frames(args.source)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from ferkit.cli._detector_args import add_detector_args, detector_kwargs
+
 
 def add_parser(subparsers) -> None:
     parser = subparsers.add_parser("serve", help="serve the REST API (/v1/predict) and the web page on localhost")
@@ -12,7 +14,7 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--model", action="append", default=None, metavar="M",
                         help="checkpoint folder, model.safetensors or model.onnx; repeat to serve several "
                              "(the first is the default; none = the packaged default model)")
-    parser.add_argument("--detector", default="auto", choices=("auto", "haar", "centerface", "none"))
+    add_detector_args(parser)
     parser.add_argument("--backend", default="auto", choices=("auto", "torch", "onnx"))
     parser.add_argument("--workers", type=int, default=1, help="inference threads (default 1)")
     parser.add_argument("--max-pending", type=int, default=32,
@@ -28,6 +30,6 @@ def _serve(args: argparse.Namespace) -> int:
 
     config = ServerConfig(max_upload_bytes=int(args.max_upload_mb * 2**20), max_pixels=args.max_pixels,
                           workers=args.workers, max_pending=args.max_pending)
-    serve(args.model or [None], host=args.host, port=args.port, detector=args.detector, backend=args.backend,
+    serve(args.model or [None], host=args.host, port=args.port, detector_options=detector_kwargs(args), backend=args.backend,
           config=config)
     return 0

@@ -18,10 +18,11 @@ import numpy as np
 
 from ferkit.data.dataset import FERDataset
 from ferkit.data.decode import decode_dataset
+from ferkit.faces.crop import TEMPLATE
 
 log = logging.getLogger(__name__)
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2  # 2: the crop (template or resize) is part of the key
 
 
 @dataclass
@@ -57,10 +58,11 @@ def _file_stats(ds: FERDataset) -> list:
     return stats
 
 
-def cache_key(ds: FERDataset, image_size: int, channels: int) -> str:
-    """Hex digest naming the cache entry of ``ds`` at ``image_size`` and ``channels``."""
+def cache_key(ds: FERDataset, image_size: int, channels: int, crop: str = "template") -> str:
+    """Hex digest naming the cache entry of ``ds`` at ``image_size``, ``channels`` and ``crop``."""
     h = hashlib.sha1()
-    h.update(json.dumps([CACHE_VERSION, image_size, channels, ds.format, ds.split, list(ds.classes),
+    extra = [crop, list(map(list, TEMPLATE))] if crop == "template" else [crop]
+    h.update(json.dumps([CACHE_VERSION, image_size, channels, *extra, ds.format, ds.split, list(ds.classes),
                          ds.source_ids, _file_stats(ds)]).encode())
     h.update(ds.labels.tobytes())
     if ds.soft_labels is not None:
@@ -70,7 +72,7 @@ def cache_key(ds: FERDataset, image_size: int, channels: int) -> str:
 
 def load_cached_arrays(dataset: FERDataset, image_size: int, channels: int,
                        cache_dir: str | Path | None = None, workers: int | None = None,
-                       mmap: bool = True) -> CachedArrays:
+                       mmap: bool = True, crop: str = "template") -> CachedArrays:
     """Images of ``dataset`` at ``image_size`` square and ``channels`` (1 or 3), from the cache when its key
     matches, else decoded with a process pool and saved. Unreadable images are left out and listed in
     ``skipped`` (the dataset's ``skipped`` too)."""
@@ -78,8 +80,8 @@ def load_cached_arrays(dataset: FERDataset, image_size: int, channels: int,
         raise ValueError(f"Need image_size >= 1 and channels 1 or 3, got image_size={image_size!r}, "
                          f"channels={channels!r}.")
     folder = Path(cache_dir) if cache_dir is not None else default_cache_dir()
-    key = cache_key(dataset, image_size, channels)
-    stem = folder / f"{dataset.name}-{dataset.split}-{image_size}px-{channels}ch-{key}"
+    key = cache_key(dataset, image_size, channels, crop)
+    stem = folder / f"{dataset.name}-{dataset.split}-{image_size}px-{channels}ch-{crop}-{key}"
     meta_path, img_path, soft_path = (stem.with_suffix(".json"), Path(f"{stem}.images.npy"),
                                       Path(f"{stem}.soft.npy"))
     if meta_path.is_file() and img_path.is_file():
@@ -95,7 +97,7 @@ def load_cached_arrays(dataset: FERDataset, image_size: int, channels: int,
 
     log.info("decoding %d images of %s/%s to %dpx x %dch (cached in %s)", len(dataset), dataset.name,
              dataset.split, image_size, channels, folder)
-    images, kept = decode_dataset(dataset, image_size, channels, workers)
+    images, kept = decode_dataset(dataset, image_size, channels, workers, crop)
     labels = dataset.labels[kept]
     soft = None if dataset.soft_labels is None else dataset.soft_labels[kept]
     ids = [dataset.source_ids[i] for i in kept]
@@ -108,7 +110,7 @@ def load_cached_arrays(dataset: FERDataset, image_size: int, channels: int,
     os.replace(tmp, img_path)
     if soft is not None:
         np.save(soft_path, soft)
-    meta = {"version": CACHE_VERSION, "image_size": image_size, "channels": channels, "name": dataset.name,
+    meta = {"version": CACHE_VERSION, "image_size": image_size, "channels": channels, "crop": crop, "name": dataset.name,
             "split": dataset.split, "format": dataset.format, "classes": list(dataset.classes),
             "labels": labels.tolist(), "has_soft": soft is not None, "source_ids": ids,
             "skipped": [list(s) for s in skipped]}
@@ -120,9 +122,10 @@ def load_cached_arrays(dataset: FERDataset, image_size: int, channels: int,
     return CachedArrays(images, labels, soft, ids, dataset.classes, skipped, img_path)
 
 
-def arrays_in_memory(dataset: FERDataset, image_size: int, channels: int, workers: int | None = None) -> CachedArrays:
+def arrays_in_memory(dataset: FERDataset, image_size: int, channels: int, workers: int | None = None,
+                     crop: str = "template") -> CachedArrays:
     """Same as ``load_cached_arrays`` but nothing is written to disk (tests, one-off runs)."""
-    images, kept = decode_dataset(dataset, image_size, channels, workers)
+    images, kept = decode_dataset(dataset, image_size, channels, workers, crop)
     ids = [dataset.source_ids[i] for i in kept]
     dropped = set(dataset.source_ids) - set(ids)
     return CachedArrays(images, dataset.labels[kept],

@@ -22,13 +22,26 @@ def default_workers() -> int:
     return max(1, min(int(os.environ.get("FERKIT_WORKERS", "2")), os.cpu_count() or 1))
 
 
-def to_array(img: np.ndarray, image_size: int, channels: int) -> np.ndarray:
-    """Resize to ``image_size`` square (PIL bilinear, antialiased when shrinking) and convert to ``channels``
-    (1: gray, 3: RGB); returns uint8 ``H x W x C``."""
+CROPS = ("template", "resize")
+
+
+def to_array(img: np.ndarray, image_size: int, channels: int, crop: str = "template") -> np.ndarray:
+    """A dataset face crop as model-sized uint8 ``image_size x image_size x channels`` (1: gray, 3: RGB).
+
+    ``crop="template"``: the canonical crop (``ferkit.faces.crop.crop_face``: landmarks found in the crop, warped
+    onto the template; the whole crop resized when no face is found). ``crop="resize"``: the crop resized as it is
+    (PIL bilinear, antialiased), as checkpoints trained before the template were.
+    """
     from PIL import Image
 
     if channels not in (1, 3):
         raise ValueError(f"channels must be 1 (gray) or 3 (RGB), got {channels!r}.")
+    if crop == "template":
+        from ferkit.faces.crop import CropSpec, crop_face
+
+        return crop_face(img, CropSpec(image_size, channels))
+    if crop != "resize":
+        raise ValueError(f"Unknown crop {crop!r}; choose one of {list(CROPS)} (config: data.crop).")
     pil = Image.fromarray(img)
     pil = pil.convert("L" if channels == 1 else "RGB")
     if pil.size != (image_size, image_size):
@@ -55,10 +68,10 @@ def _probe_file(path: str) -> tuple[dict | None, str]:
         return None, f"unreadable image: {type(exc).__name__}: {exc}"
 
 
-def _resize_file(args: tuple[str, int, int]) -> tuple[np.ndarray | None, str]:
-    path, image_size, channels = args
+def _resize_file(args: tuple[str, int, int, str]) -> tuple[np.ndarray | None, str]:
+    path, image_size, channels, crop = args
     try:
-        return to_array(decode_image(path), image_size, channels), ""
+        return to_array(decode_image(path), image_size, channels, crop), ""
     except Exception as exc:  # noqa: BLE001 - see _probe_file
         return None, f"unreadable image: {type(exc).__name__}: {exc}"
 
@@ -87,16 +100,17 @@ def probe_dataset(ds: FERDataset, workers: int | None = None) -> list[dict | Non
     return results
 
 
-def decode_dataset(ds: FERDataset, image_size: int, channels: int,
-                   workers: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """All images as uint8 ``N x S x S x C`` plus the indices kept (unreadable ones go to ``ds.skipped``)."""
+def decode_dataset(ds: FERDataset, image_size: int, channels: int, workers: int | None = None,
+                   crop: str = "template") -> tuple[np.ndarray, np.ndarray]:
+    """All images as uint8 ``N x S x S x C`` (``to_array``) plus the indices kept (unreadable ones go to
+    ``ds.skipped``)."""
     out = np.zeros((len(ds), image_size, image_size, channels), np.uint8)
     keep = np.ones(len(ds), bool)
     if ds.in_memory:
         for i in range(len(ds)):
-            out[i] = to_array(ds.read_image(i), image_size, channels)
+            out[i] = to_array(ds.read_image(i), image_size, channels, crop)
     else:
-        jobs = [(sid, image_size, channels) for sid in ds.source_ids]
+        jobs = [(sid, image_size, channels, crop) for sid in ds.source_ids]
         for i, (arr, err) in enumerate(_imap(_resize_file, jobs, workers or default_workers(),
                                              f"decoding {ds.split}")):
             if arr is None:

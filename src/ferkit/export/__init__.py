@@ -13,7 +13,7 @@ import numpy as np
 logger = logging.getLogger(__name__)
 
 FORMATS: tuple[str, ...] = ("onnx", "torchscript")
-EXPORT_KEYS = ("arch", "num_classes", "labels", "image_size", "in_chans", "mean", "std", "temperature",
+EXPORT_KEYS = ("arch", "num_classes", "labels", "image_size", "in_chans", "mean", "std", "temperature", "crop",
                "model_kwargs")
 
 
@@ -40,30 +40,22 @@ def export_metadata(meta: dict) -> dict:
 
 
 def _check_batch(meta: dict, n: int = 16, calib_data: str | None = None, seed: int = 0) -> np.ndarray:
-    """Inputs for the check (and int8 calibration): ``n`` dataset faces when ``calib_data`` is given, else
-    uniform random images, at the model's size/channels/normalisation (float32 N x C x S x S)."""
-    import cv2
+    """Inputs for the check (and int8 calibration): ``n`` dataset faces cut with the model's own crop when
+    ``calib_data`` is given, else uniform random images, normalised as the model expects (float32 N x C x S x S)."""
+    from ferkit.faces.crop import CropSpec, crop_face, to_model_input
 
-    size, chans = int(meta["image_size"]), int(meta["in_chans"])
+    spec = CropSpec.from_metadata(meta)
     rng = np.random.default_rng(seed)
     if calib_data:
         from ferkit.data import list_splits, load_dataset
 
         splits = list_splits(calib_data)
         ds = load_dataset(calib_data, split="train" if "train" in splits else splits[0])
-        imgs = []
-        for i in rng.choice(len(ds), size=min(n, len(ds)), replace=False):
-            img = np.asarray(ds.read_image(int(i)))
-            img = img if img.ndim == 3 else np.repeat(img[:, :, None], 3, axis=2)
-            img = cv2.resize(img, (size, size), interpolation=cv2.INTER_AREA)
-            imgs.append(cv2.cvtColor(img, cv2.COLOR_RGB2GRAY)[:, :, None] if chans == 1 else img)
-        batch = np.stack(imgs).transpose(0, 3, 1, 2)
+        idx = rng.choice(len(ds), size=min(n, len(ds)), replace=False)
+        crops = np.stack([crop_face(np.asarray(ds.read_image(int(i))), spec) for i in idx])
     else:
-        batch = rng.integers(0, 256, size=(n, chans, size, size), dtype=np.uint8)
-    # Same normalisation as ferkit.inference.align.preprocess (export must not import inference).
-    mean = np.asarray(meta["mean"], np.float32).reshape(1, -1, 1, 1)
-    std = np.asarray(meta["std"], np.float32).reshape(1, -1, 1, 1)
-    return np.ascontiguousarray((batch.astype(np.float32) / 255.0 - mean) / std)
+        crops = rng.integers(0, 256, size=(n, spec.size, spec.size, spec.channels), dtype=np.uint8)
+    return to_model_input(crops, meta["mean"], meta["std"])
 
 
 def default_export_path(model_path: str | Path, fmt: str, int8: bool) -> Path:

@@ -53,7 +53,8 @@ NO_FACE = "no_face"
 
 
 def evaluate_checkpoint_with_detection(model, data, split: str = "test", format: str = "auto", out=None,
-                                       detector: str = "auto", backend: str = "auto", device: str = "cpu"):
+                                       detector: str = "auto", backend: str = "auto", device: str = "cpu",
+                                       **detector_options):
     """``ferkit evaluate --detect-faces``: an ``EvalReport`` over whole photos (detect, align, classify the largest
     face). Images with no face are predicted as an extra ``no_face`` class, so they count as wrong and show in the
     confusion matrix; ``extra["missing"]`` lists them. Saved to ``out`` when given."""
@@ -61,7 +62,8 @@ def evaluate_checkpoint_with_detection(model, data, split: str = "test", format:
     from ferkit.evaluation import compute_report
     from ferkit.inference.recognizer import EmotionRecognizer
 
-    rec = EmotionRecognizer(model, detector=detector, backend=backend, device=device, smoothing="none")
+    rec = EmotionRecognizer(model, detector=detector, backend=backend, device=device, smoothing="none",
+                            **detector_options)
     ds = load_dataset(data, split, format, include_contempt="contempt" in rec.labels)
     y_true, y_pred, probs, missing = evaluate_with_detection(rec, ds)
     classes = list(rec.labels) + [NO_FACE]

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ferkit.inference.align import align_face, crop_to_size, preprocess
+from ferkit.faces.crop import CropSpec, crop_face, to_model_input
+from ferkit.faces.detectors import create_detector
 from ferkit.inference.backends import load_classifier
-from ferkit.inference.detect import create_detector
 from ferkit.inference.results import FaceResult, FrameResult
 from ferkit.inference.sources import Frame, iter_frames
 from ferkit.inference.tracking import FaceTracker, resolve_smoothing
@@ -26,26 +26,31 @@ class EmotionRecognizer:
     """Recognise facial emotions in photos, folders, globs, videos, webcams and arrays.
 
     ``model``: None (the packaged default), a checkpoint folder, model.safetensors, an exported .onnx or TorchScript
-    .pt. ``detector``: "auto" | "centerface" | "haar" | "none" (inputs are already face crops) or a callable
-    ``image -> list[Detection]``. ``backend``: "auto" (ONNX Runtime on CPU when installed) | "torch" | "onnx".
-    ``smoothing``: "auto"/"ema" (EMA over video frames), "none", or an EMA weight in (0, 1]; photos are never
-    smoothed. ``margin``: extra context around each face box (fraction of its side). ``detect_every``: on video,
-    run the detector every N-th frame and reuse the last boxes in between (1 = every frame).
+    .pt. ``detector``: a name from ``ferkit.faces.detectors.DETECTORS`` ("auto" = blazeface; "none": inputs are
+    already face crops) or a callable ``image -> list[Detection]``; ``det_threshold``, ``min_face`` (px) and
+    ``det_size`` (long side a frame is shrunk to before detection) tune it (None: the detector's defaults).
+    ``backend``: "auto" (ONNX Runtime on CPU when installed) | "torch" | "onnx". ``smoothing``: "auto"/"ema" (EMA
+    over video frames), "none", or an EMA weight in (0, 1]; photos are never smoothed. ``detect_every``: on video,
+    run the detector every N-th frame and reuse the last boxes in between (1 = every frame). Faces are cut with the
+    model's own crop (``ferkit.faces.crop``, from its metadata).
     """
 
     def __init__(self, model=None, detector="auto", backend: str = "auto", device: str = "cpu",
-                 smoothing="auto", batch_size: int = 64, margin: float = 0.15, detect_every: int = 1):
+                 smoothing="auto", batch_size: int = 64, detect_every: int = 1, det_threshold: float | None = None,
+                 min_face: int | None = None, det_size: int | None = None):
         if batch_size < 1 or detect_every < 1:
             raise ValueError(f"batch_size and detect_every must be >= 1, got {batch_size} and {detect_every}.")
         self.backend, self.metadata, self._path = load_classifier(model, backend, device)
         self._torch_model = None  # loaded on the first explain() call
-        self.detector = create_detector(detector) if isinstance(detector, str) else detector
+        self.detector = (create_detector(detector, threshold=det_threshold, min_face=min_face, max_side=det_size)
+                         if isinstance(detector, str) else detector)
         self.alpha = resolve_smoothing(smoothing)
         self.labels: tuple[str, ...] = tuple(self.metadata["labels"])
         self.image_size = int(self.metadata.get("image_size", 48))
         self.in_chans = int(self.metadata["in_chans"])
         self.temperature = float(self.metadata.get("temperature") or 1.0)
-        self.batch_size, self.margin, self.detect_every, self.device = batch_size, margin, detect_every, device
+        self.crop_spec = CropSpec.from_metadata(self.metadata)
+        self.batch_size, self.detect_every, self.device = batch_size, detect_every, device
 
     @property
     def model_info(self) -> dict:
@@ -58,18 +63,20 @@ class EmotionRecognizer:
 
     # -- classification ---------------------------------------------------------------------------------------
     def crop(self, image: np.ndarray, det) -> np.ndarray:
-        """The model-sized RGB crop of one detection (whole-frame detections are resized, not margined)."""
-        if getattr(self.detector, "name", None) == "none":
-            return crop_to_size(image, self.image_size)
-        return align_face(image, det, self.image_size, self.margin)
+        """The model's uint8 ``S x S x C`` crop of one detection (``ferkit.faces.crop.crop_face``); with detector
+        "none" the frame is a face crop and is cut exactly as training images were."""
+        whole = getattr(self.detector, "name", None) == "none"
+        return crop_face(image, self.crop_spec, None if whole else det)
+
+    def model_input(self, crops) -> np.ndarray:
+        """uint8 crops -> the normalised float32 ``N x C x S x S`` batch the classifier reads."""
+        return to_model_input(crops, self.metadata.get("mean", [0.5]), self.metadata.get("std", [0.5]))
 
     def classify(self, crops: list[np.ndarray]) -> np.ndarray:
-        """Model-sized RGB uint8 crops -> probabilities N x num_classes (calibration temperature applied)."""
-        mean = self.metadata.get("mean", [0.5] * self.in_chans)
-        std = self.metadata.get("std", [0.5] * self.in_chans)
+        """Model crops (``crop``) -> probabilities N x num_classes (calibration temperature applied)."""
         out = [np.zeros((0, len(self.labels)))]
         for i in range(0, len(crops), self.batch_size):
-            batch = preprocess(crops[i:i + self.batch_size], self.in_chans, mean, std)  # B,C,S,S
+            batch = self.model_input(crops[i:i + self.batch_size])  # B,C,S,S
             out.append(self.backend(batch))  # probabilities, calibration temperature applied
         return np.concatenate(out)
 
@@ -151,9 +158,7 @@ class EmotionRecognizer:
         crops = [self.crop(frame.image, d) for d in dets]
         if not crops:
             return []
-        mean = self.metadata.get("mean", [0.5] * self.in_chans)
-        std = self.metadata.get("std", [0.5] * self.in_chans)
-        batch = preprocess(crops, self.in_chans, mean, std)
+        batch = self.model_input(crops)
         maps, used = explain_crops(self._torch_model, batch, method, self.device)
         probs = self.classify(crops)
         out = []
@@ -165,8 +170,11 @@ class EmotionRecognizer:
 
 
 def overlay_heatmap(crop: np.ndarray, heat: np.ndarray, weight: float = 0.45) -> np.ndarray:
-    """RGB crop blended with a JET-coloured ``heat`` (HxW in [0, 1])."""
+    """Crop (gray or RGB) blended with a JET-coloured ``heat`` (HxW in [0, 1]); RGB out."""
     import cv2
 
+    from ferkit.faces.crop import to_rgb3
+
+    crop = to_rgb3(crop)
     colored = cv2.applyColorMap((np.clip(heat, 0, 1) * 255).astype(np.uint8), cv2.COLORMAP_JET)[:, :, ::-1]
     return (crop.astype(np.float32) * (1 - weight) + colored.astype(np.float32) * weight).round().astype(np.uint8)

@@ -32,17 +32,19 @@ def _model_name(path: str | None, info: dict, taken: set[str]) -> str:
 
 
 def load_recognizers(models: Sequence[str | None] = (None,), detector: str = "auto", backend: str = "auto",
-                     device: str = "cpu") -> dict:
+                     device: str = "cpu", detector_options: dict | None = None) -> dict:
     """Load each model once as an EmotionRecognizer; returns ``{name: recognizer}`` in the given order.
 
-    ``None`` means the package's default model. Single uploads are independent images, so temporal
+    ``None`` means the package's default model; ``detector_options`` (``detector``, ``det_threshold``, ``min_face``,
+    ``det_size``) override ``detector``. Single uploads are independent images, so temporal
     smoothing is off (the web page smooths webcam frames itself).
     """
     from ferkit.inference import EmotionRecognizer
 
     recognizers: dict = {}
+    opts = {"detector": detector, **(detector_options or {})}
     for model in models or (None,):
-        rec = EmotionRecognizer(model=model, detector=detector, backend=backend, device=device, smoothing="none")
+        rec = EmotionRecognizer(model=model, **opts, backend=backend, device=device, smoothing="none")
         name = _model_name(model, dict(rec.model_info), set(recognizers))
         recognizers[name] = rec
         log.info("loaded model %s (%s, %s backend)", name, rec.model_info.get("arch"), rec.model_info.get("backend"))
@@ -50,10 +52,11 @@ def load_recognizers(models: Sequence[str | None] = (None,), detector: str = "au
 
 
 def serve(models: Sequence[str | None] = (None,), host: str = "127.0.0.1", port: int = 8000, detector: str = "auto",
-          backend: str = "auto", config: ServerConfig | None = None) -> None:
+          backend: str = "auto", config: ServerConfig | None = None, detector_options: dict | None = None) -> None:
     """Load the models and serve the API and page with uvicorn until interrupted (binds 127.0.0.1 by default)."""
     import uvicorn
 
-    app = create_app(load_recognizers(models, detector=detector, backend=backend), config)
+    app = create_app(load_recognizers(models, detector=detector, backend=backend, detector_options=detector_options),
+                     config)
     log.info("serving on http://%s:%d (docs at /docs)", host, port)
     uvicorn.run(app, host=host, port=port, log_level="info", timeout_graceful_shutdown=5)

@@ -35,6 +35,7 @@ def evaluate_checkpoint(model_path: str | Path, data_path: str | Path, split: st
     from ferkit.data import load_dataset
     from ferkit.data.transforms import build_transforms
     from ferkit.evaluation import compute_report
+    from ferkit.faces.crop import CropSpec
     from ferkit.models import load_model, measure_latency
     from ferkit.training.finalize import calibration_extra, model_extra
     from ferkit.training.setup import resolve_device
@@ -47,7 +48,9 @@ def evaluate_checkpoint(model_path: str | Path, data_path: str | Path, split: st
     if ds.soft_labels is not None:  # FER+ soft: score against each image's most-voted class
         ds.labels = np.where(ds.labels >= 0, ds.labels, ds.soft_labels.argmax(1))
     mapping = _label_map(ds.classes, labels)
-    arrays = decode_arrays(ds, size, chans, cache)
+    # The crop the model was trained on: the canonical template, or the file resized for older checkpoints.
+    crop = "template" if CropSpec.from_metadata(meta).kind == "template" else "resize"
+    arrays = decode_arrays(ds, size, chans, cache, crop=crop)
     y = mapping[arrays.labels]
     if (y < 0).any():
         missing = sorted({ds.classes[c] for c in arrays.labels[y < 0]})

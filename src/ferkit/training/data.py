@@ -108,13 +108,15 @@ def concat_arrays(parts: list) -> object:
         skipped=[s for p in parts for s in p.skipped])
 
 
-def decode_arrays(ds: FERDataset, image_size: int, channels: int, cache: bool = True, cache_dir=None):
-    """``ds`` decoded at ``image_size``/``channels``: through the on-disk cache, or in memory when ``cache`` is off."""
+def decode_arrays(ds: FERDataset, image_size: int, channels: int, cache: bool = True, cache_dir=None,
+                  crop: str = "template"):
+    """``ds`` decoded at ``image_size``/``channels`` with ``crop``: through the on-disk cache, or in memory when
+    ``cache`` is off."""
     from ferkit.data.cache import arrays_in_memory, load_cached_arrays
 
     if cache:
-        return load_cached_arrays(ds, image_size, channels, cache_dir=cache_dir)
-    return arrays_in_memory(ds, image_size, channels)
+        return load_cached_arrays(ds, image_size, channels, cache_dir=cache_dir, crop=crop)
+    return arrays_in_memory(ds, image_size, channels, crop=crop)
 
 
 def decode_splits(cfg: DataConfig, splits: dict, image_size: int, channels: int,
@@ -122,7 +124,7 @@ def decode_splits(cfg: DataConfig, splits: dict, image_size: int, channels: int,
     """Decode every split once at ``image_size``/``channels`` (cached on disk when ``cfg.cache``); ``extra``
     sources are decoded alike and appended to train (``concat_arrays``)."""
     def arrays(ds):
-        return None if ds is None else decode_arrays(ds, image_size, channels, cfg.cache, cfg.cache_dir)
+        return None if ds is None else decode_arrays(ds, image_size, channels, cfg.cache, cfg.cache_dir, cfg.crop)
 
     train = arrays(splits["train"])
     if extra:

@@ -92,7 +92,16 @@ def _checkpoint_meta(cfg: TrainConfig, prep, metrics: dict | None = None) -> dic
     a = prep.arrays
     return {"labels": list(a.classes), "image_size": a.image_size, "in_chans": a.channels, "mean": list(prep.mean),
             "std": list(prep.std), "recipe": cfg.to_dict(), "dataset": prep.dataset_name,
-            "metrics": metrics or {}}
+            "metrics": metrics or {}, "crop": _crop_meta(cfg, a)}
+
+
+def _crop_meta(cfg: TrainConfig, arrays) -> dict | None:
+    """The crop the model was trained on, for ``CropSpec.from_metadata`` (None = legacy: the file resized)."""
+    from ferkit.faces.crop import CropSpec
+
+    if cfg.data.crop != "template":
+        return None
+    return CropSpec(arrays.image_size, arrays.channels).to_dict()
 
 
 def fit(config: TrainConfig, resume: str | Path | None = None,

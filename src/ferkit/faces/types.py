@@ -1,0 +1,33 @@
+"""The one face-detection record every detector returns and the canonical crop reads."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass
+class Detection:
+    """A face: ``box`` (x1, y1, x2, y2) float pixels, ``score`` in [0, 1], ``landmarks`` K x 2 or None.
+
+    Landmark layouts, left/right as seen in the image: 5 points (CenterFace): left eye, right eye, nose, left mouth
+    corner, right mouth corner; 6 points (BlazeFace): left eye, right eye, nose tip, mouth centre, left ear tragion,
+    right ear tragion. ``key_points`` reduces both to the 4 points the canonical crop uses.
+    """
+
+    box: tuple[float, float, float, float]
+    score: float = 1.0
+    landmarks: np.ndarray | None = None
+
+
+def key_points(landmarks: np.ndarray | None) -> np.ndarray | None:
+    """4 x 2 float32 (left eye, right eye, nose, mouth centre) from a 5- or 6-point layout, else None."""
+    if landmarks is None:
+        return None
+    lm = np.asarray(landmarks, np.float32)
+    if lm.shape == (5, 2):
+        return np.stack([lm[0], lm[1], lm[2], (lm[3] + lm[4]) / 2])
+    if lm.shape in ((6, 2), (4, 2)):
+        return lm[:4].copy()
+    return None
