@@ -8,6 +8,7 @@ ever sees ``Frame`` objects, so it never branches on the input type.
 from __future__ import annotations
 
 import glob as globlib
+import io
 import logging
 import os
 from collections.abc import Iterator
@@ -20,6 +21,20 @@ log = logging.getLogger(__name__)
 
 IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".gif", ".ppm", ".pgm")
 VIDEO_EXTS = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv")
+# The detectors shrink a frame to a few hundred px long side first; thinner or longer strips round to 0 px there.
+MIN_SIDE = 8
+MAX_ASPECT = 50
+IMAGE_ERRORS = ("not_an_image", "unsupported_format", "too_many_pixels", "too_small", "corrupt_image")
+
+
+class ImageError(ValueError):
+    """An image file or array that cannot be used. ``reason`` (one of ``IMAGE_ERRORS``) lets callers such as the
+    REST API map it to their own codes; the message names the file, the bad value and the fix."""
+
+    def __init__(self, reason: str, message: str):
+        assert reason in IMAGE_ERRORS, reason
+        super().__init__(message)
+        self.reason = reason
 
 
 @dataclass
@@ -44,7 +59,7 @@ def to_rgb(image) -> np.ndarray:
     from PIL import Image
 
     if isinstance(image, Image.Image):
-        return np.asarray(image.convert("RGB"))
+        return pil_to_rgb(image)
     arr = np.asarray(image)
     if arr.dtype != np.uint8:
         raise ValueError(f"Image arrays must be uint8 (0-255), got dtype {arr.dtype}; convert with "
@@ -60,17 +75,54 @@ def to_rgb(image) -> np.ndarray:
     return np.ascontiguousarray(arr)
 
 
-def read_image(path: str | os.PathLike) -> np.ndarray:
-    """Decode an image file to RGB uint8 (EXIF orientation applied); ValueError when it is not a readable image."""
-    from PIL import Image, ImageOps, UnidentifiedImageError
+def pil_to_rgb(img) -> np.ndarray:
+    """A PIL image of any mode as RGB uint8. Integer gray modes (``I;16`` 16-bit PNG/TIFF, ``I``) are scaled
+    from 0-65535 to 0-255: Pillow's ``convert("RGB")`` clips them, turning a 16-bit photo white."""
+    if img.mode.startswith("I"):
+        gray = np.clip(np.asarray(img, dtype=np.float32) / 257.0, 0, 255).round().astype(np.uint8)  # HxW
+        return to_rgb(gray)
+    return np.asarray(img.convert("RGB"))
 
+
+def check_image_size(width: int, height: int, name: str, max_pixels: int | None = None) -> None:
+    """ImageError unless each side is >= MIN_SIDE px, the aspect ratio <= MAX_ASPECT and width x height <= max_pixels."""
+    if min(width, height) < MIN_SIDE or max(width, height) > MAX_ASPECT * min(width, height):
+        raise ImageError("too_small", f"{name}: image too small ({width}x{height}); ferkit needs at least "
+                                      f"{MIN_SIDE} px per side and an aspect ratio up to {MAX_ASPECT}:1.")
+    if max_pixels is not None and width * height > max_pixels:
+        raise ImageError("too_many_pixels", f"{name}: image is {width}x{height} = {width * height} pixels, over the "
+                                            f"limit of {max_pixels}; downscale it.")
+
+
+def read_image(source: str | os.PathLike | bytes, max_pixels: int | None = None,
+               formats: tuple[str, ...] | None = None, name: str | None = None) -> np.ndarray:
+    """Decode an image file (path or bytes) to RGB uint8 HxWx3: EXIF orientation applied, 16-bit gray scaled to
+    8 bit, the first frame of multi-frame files (MPO from phones, GIF).
+
+    Size, pixel count and (when given) Pillow ``formats`` are checked from the header before any pixel is decoded;
+    Pillow's own decompression-bomb limit applies too. Raises ``ImageError`` (a ValueError) whose ``reason`` says why.
+    """
+    from PIL import Image, ImageOps
+
+    name = name or ("the image" if isinstance(source, (bytes, bytearray)) else str(source))
+    hint = f"supported: {', '.join(IMAGE_EXTS)}"
     try:
-        with Image.open(path) as img:
-            img = ImageOps.exif_transpose(img)
-            return np.asarray(img.convert("RGB"))
-    except (UnidentifiedImageError, OSError, SyntaxError) as err:
-        raise ValueError(f"{path} is not a readable image ({type(err).__name__}: {err}); supported: "
-                         f"{', '.join(IMAGE_EXTS)}.") from err
+        img = Image.open(io.BytesIO(source) if isinstance(source, (bytes, bytearray)) else source)  # header only
+    except Image.DecompressionBombError as err:
+        raise ImageError("too_many_pixels", f"{name}: {err} Downscale it.") from err
+    except Exception as err:  # noqa: BLE001 - damaged headers raise all kinds (OSError, struct.error, ...)
+        raise ImageError("not_an_image", f"{name} is not a readable image ({type(err).__name__}: {err}); "
+                                          f"{hint}.") from err
+    with img:
+        if formats is not None and img.format not in formats:
+            raise ImageError("unsupported_format", f"{name} is a {img.format} image; send one of {', '.join(formats)}.")
+        check_image_size(img.width, img.height, name, max_pixels)
+        try:
+            img.load()  # OSError on truncated data (LOAD_TRUNCATED_IMAGES stays False)
+            return pil_to_rgb(ImageOps.exif_transpose(img))
+        except Exception as err:  # noqa: BLE001 - as above: a damaged body can fail anywhere in the decoder
+            raise ImageError("corrupt_image", f"{name} ({img.format}) could not be decoded ({type(err).__name__}: "
+                                              f"{err}); the file is truncated or damaged, re-export it.") from err
 
 
 def _is_webcam(source) -> bool:
@@ -168,9 +220,10 @@ def _iter_file(path: Path, in_collection: bool, limit: int | None) -> Iterator[F
 def iter_frames(source, limit: int | None = None, _in_collection: bool = False) -> Iterator[Frame]:
     """Yield ``Frame`` objects for any supported source (see module doc); ``limit`` caps frames per video/webcam.
 
-    Errors: FileNotFoundError for a missing path or an empty folder/glob, ValueError for an unreadable image or
-    undecodable video given directly, RuntimeError for a missing webcam. Inside a folder, glob or list the bad
-    files come back as frames with ``error`` set and the rest are processed.
+    Errors: FileNotFoundError for a missing path or an empty folder/glob; ValueError (``ImageError`` for images)
+    for an unreadable, too small (``MIN_SIDE``) or too large image or an undecodable video given directly;
+    RuntimeError for a missing webcam. Inside a folder, glob or list the bad files and arrays come back as frames
+    with ``error`` set and the rest are processed.
     """
     from PIL import Image
 
@@ -181,7 +234,16 @@ def iter_frames(source, limit: int | None = None, _in_collection: bool = False) 
                     frame.source, frame.index = f"<array {i}>", i
                 yield frame
     elif isinstance(source, (np.ndarray, Image.Image)):
-        yield Frame(to_rgb(source), "<array>")
+        try:
+            image = to_rgb(source)
+            check_image_size(image.shape[1], image.shape[0], "<array>")
+        except ValueError as err:
+            if not _in_collection:
+                raise
+            log.warning("skipping an array: %s", err)
+            yield Frame(None, "<array>", error=str(err))
+            return
+        yield Frame(image, "<array>")
     elif _is_webcam(source):
         yield from iter_webcam(int(source), limit)
     elif isinstance(source, (str, os.PathLike)):
