@@ -22,6 +22,8 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--max-upload-mb", type=float, default=10.0, help="largest upload in MiB (default 10)")
     parser.add_argument("--max-pixels", type=int, default=40_000_000,
                         help="largest image width x height (default 40 000 000); refuses decompression bombs")
+    parser.add_argument("--read-timeout", type=float, default=15.0, metavar="S",
+                        help="seconds an upload may stall between body chunks before a 408 (default 15)")
     parser.set_defaults(func=_serve)
 
 
@@ -29,7 +31,7 @@ def _serve(args: argparse.Namespace) -> int:
     from ferkit.serving import ServerConfig, serve
 
     config = ServerConfig(max_upload_bytes=int(args.max_upload_mb * 2**20), max_pixels=args.max_pixels,
-                          workers=args.workers, max_pending=args.max_pending)
+                          workers=args.workers, max_pending=args.max_pending, read_timeout=args.read_timeout)
     serve(args.model or [None], host=args.host, port=args.port, detector_options=detector_kwargs(args), backend=args.backend,
           config=config)
     return 0

@@ -7,6 +7,7 @@ with uvicorn. Nothing in the library imports this package.
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from pathlib import Path
 from typing import Sequence
 
@@ -53,10 +54,21 @@ def load_recognizers(models: Sequence[str | None] = (None,), detector: str = "au
 
 def serve(models: Sequence[str | None] = (None,), host: str = "127.0.0.1", port: int = 8000, detector: str = "auto",
           backend: str = "auto", config: ServerConfig | None = None, detector_options: dict | None = None) -> None:
-    """Load the models and serve the API and page with uvicorn until interrupted (binds 127.0.0.1 by default)."""
+    """Load the models and serve the API and page with uvicorn until interrupted (binds 127.0.0.1 by default).
+
+    A loopback bind only answers to loopback Host names (DNS rebinding), unless ``config.allowed_hosts`` says otherwise.
+    """
     import uvicorn
 
+    from ferkit.serving.middleware import LOOPBACK_HOSTS
+
+    config = config or ServerConfig()
+    if host in ("127.0.0.1", "localhost", "::1") and config.allowed_hosts is None:
+        config = replace(config, allowed_hosts=LOOPBACK_HOSTS)
     app = create_app(load_recognizers(models, detector=detector, backend=backend, detector_options=detector_options),
                      config)
     log.info("serving on http://%s:%d (docs at /docs)", host, port)
-    uvicorn.run(app, host=host, port=port, log_level="info", timeout_graceful_shutdown=5)
+    # A hard cap on connections (idle keep-alives included) above max_pending, so uploads past the limit get the
+    # app's JSON 503 while the page and /healthz still answer; uvicorn's plain 503 is the last resort.
+    uvicorn.run(app, host=host, port=port, log_level="info", timeout_graceful_shutdown=5,
+                limit_concurrency=2 * config.max_pending + 16)

@@ -13,6 +13,7 @@ import time
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from importlib import resources
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -35,7 +36,19 @@ class ServerConfig:
     max_upload_bytes: int = 10 * 2**20
     max_pixels: int = 40_000_000  # any phone photo; refuses decompression bombs before decoding
     workers: int = 1
-    max_pending: int = 32
+    max_pending: int = 32  # uploads in flight (read, queued or running); more are refused with 503 unread
+    read_timeout: float = 15.0  # seconds one body chunk may take to arrive (408 after)
+    allowed_hosts: tuple[str, ...] | None = None  # Host names answered (any port); None = all. serve() sets loopback
+
+    def __post_init__(self):
+        rules = [("max_upload_bytes", "--max-upload-mb", self.max_upload_bytes > 0, "> 0"),
+                 ("max_pixels", "--max-pixels", self.max_pixels > 0, "> 0"),
+                 ("workers", "--workers", self.workers >= 1, ">= 1"),
+                 ("max_pending", "--max-pending", self.max_pending >= self.workers, ">= workers"),
+                 ("read_timeout", "--read-timeout", self.read_timeout > 0, "> 0 seconds")]
+        bad = [f"{field}={getattr(self, field)!r} ({flag}) must be {rule}" for field, flag, ok, rule in rules if not ok]
+        if bad:
+            raise ValueError(f"Invalid server limits: {'; '.join(bad)}.")
 
 
 def _face_dict(face, top_k: int) -> dict:
@@ -79,7 +92,8 @@ def _model_entry(name: str, rec, default: bool) -> dict:
     info = dict(rec.model_info)
     return {"name": name, "default": default, "arch": info.get("arch"), "labels": list(rec.labels),
             "image_size": info.get("image_size"), "in_chans": info.get("in_chans"),
-            "backend": info.get("backend"), "path": str(info.get("path")) if info.get("path") else None}
+            "backend": info.get("backend"),  # the file/folder name only: clients need not learn server paths
+            "path": Path(str(info["path"])).name if info.get("path") else None}
 
 
 def _explained_face(face: dict, method: str) -> dict:
@@ -103,7 +117,7 @@ def create_app(recognizers: dict[str, Any], config: ServerConfig | None = None):
     from starlette.exceptions import HTTPException
 
     from ferkit import __version__
-    from ferkit.serving.middleware import BodyLimitMiddleware
+    from ferkit.serving.middleware import AdmissionMiddleware, BodyLimitMiddleware, RequestGuardMiddleware
 
     if not recognizers:
         raise ValueError("create_app needs at least one recognizer; pass {'name': EmotionRecognizer(...)}.")
@@ -122,7 +136,10 @@ def create_app(recognizers: dict[str, Any], config: ServerConfig | None = None):
                          description="Facial emotion recognition: faces, boxes, emotion probabilities, attention maps.")
     app.state.pool = pool
     app.state.config = config
-    app.add_middleware(BodyLimitMiddleware, max_body=max_body)
+    # The last added runs first: Host/Origin, then admission, then the body limit and read timeout.
+    app.add_middleware(BodyLimitMiddleware, max_body=max_body, read_timeout=config.read_timeout)
+    app.add_middleware(AdmissionMiddleware, max_pending=config.max_pending)
+    app.add_middleware(RequestGuardMiddleware, allowed_hosts=config.allowed_hosts)
     app.mount("/static", StaticFiles(directory=str(static_dir)), name="static")
 
     @app.exception_handler(ServingError)
@@ -145,12 +162,24 @@ def create_app(recognizers: dict[str, Any], config: ServerConfig | None = None):
 
     @app.exception_handler(HTTPException)
     async def _http_error(request: Request, exc: HTTPException):
+        headers = getattr(exc, "headers", None)
         if exc.status_code == 413:
             err = ServingError(413, "upload_too_large", f"The request body is over the limit of {max_body} bytes "
                                f"({max_body / 2**20:.1f} MiB); send a smaller image.")
+        elif exc.status_code == 408:
+            err = ServingError(408, "read_timeout", f"{exc.detail} The upload stalled; the server waits at most "
+                               f"{config.read_timeout:g} s per chunk (--read-timeout). Retry on a steadier link.")
+            headers = {"Connection": "close"}  # the rest of the body is not read
         else:
             err = ServingError(exc.status_code, "http_error", f"{exc.detail} ({request.method} {request.url.path}).")
-        return JSONResponse(err.to_dict(), status_code=exc.status_code, headers=getattr(exc, "headers", None))
+        return JSONResponse(err.to_dict(), status_code=exc.status_code, headers=headers)
+
+    @app.exception_handler(Exception)
+    async def _internal_error(request: Request, exc: Exception):
+        # Anything unforeseen: JSON without the stack trace (uvicorn still logs it) instead of text/plain.
+        err = ServingError(500, "internal_error", f"The server failed on {request.method} {request.url.path} "
+                           f"({type(exc).__name__}); it keeps serving. Report this with the input that caused it.")
+        return JSONResponse(err.to_dict(), status_code=500)
 
     def get_recognizer(model: str | None):
         name = model or default_name

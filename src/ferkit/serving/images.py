@@ -1,18 +1,24 @@
 """Decode uploaded images safely: content type, byte size and pixel count are checked before decoding.
 
-Pillow's own decompression-bomb guard only fires at 2x ``Image.MAX_IMAGE_PIXELS`` (178 MP) and is global;
-we check the header's width x height against the server's own limit before any pixel is decoded.
+Decoding is ``ferkit.inference.sources.read_image`` (the CLI's reader: header checks, 16-bit gray, MPO, EXIF);
+this module only maps its ``ImageError`` reasons to HTTP statuses. Pillow's own decompression-bomb guard only
+fires at 2x ``Image.MAX_IMAGE_PIXELS`` (178 MP) and is global; the server's ``max_pixels`` is checked first.
 """
 
 from __future__ import annotations
 
-import io
-
 import numpy as np
 
+from ferkit.inference.sources import ImageError, read_image
 from ferkit.serving.errors import ServingError
 
 ALLOWED_TYPES: dict[str, str] = {"image/jpeg": "JPEG", "image/png": "PNG", "image/webp": "WEBP"}
+# Pillow formats accepted after decoding: MPO is the multi-picture JPEG many phones write (its first frame is used).
+ALLOWED_FORMATS = ("JPEG", "MPO", "PNG", "WEBP")
+# ImageError reason -> (HTTP status, error code).
+_STATUS = {"not_an_image": (400, "not_an_image"), "unsupported_format": (415, "unsupported_media_type"),
+           "too_many_pixels": (413, "too_many_pixels"), "too_small": (422, "image_too_small"),
+           "corrupt_image": (400, "corrupt_image")}
 # Browsers and curl sometimes send these for a JPEG/PNG; the decoded format is checked anyway.
 _TYPE_ALIASES = {"image/jpg": "image/jpeg", "image/pjpeg": "image/jpeg", "image/x-png": "image/png"}
 
@@ -41,29 +47,11 @@ def check_size(num_bytes: int, max_bytes: int) -> None:
 def decode_image(data: bytes, max_pixels: int) -> np.ndarray:
     """Bytes of a JPEG/PNG/WebP -> RGB ``HxWx3`` uint8 array.
 
-    Raises ServingError 400 for non-images and truncated files, 413 when width x height exceeds ``max_pixels``.
+    ServingError 400 for non-images and truncated files, 413 when width x height exceeds ``max_pixels``, 415 for
+    other formats, 422 for images under ``MIN_SIDE`` px (or too narrow) to hold a face.
     """
-    from PIL import Image, ImageOps, UnidentifiedImageError
-
     try:
-        img = Image.open(io.BytesIO(data))  # reads the header only
-    except (UnidentifiedImageError, OSError) as err:
-        raise ServingError(400, "not_an_image",
-                           f"The upload is not a readable image ({err.__class__.__name__}); "
-                           "send a JPEG, PNG or WebP file.") from err
-    if img.format not in ALLOWED_TYPES.values():
-        raise ServingError(415, "unsupported_media_type",
-                           f"The upload is a {img.format} image; send JPEG, PNG or WebP.")
-    width, height = img.size
-    if width * height > max_pixels:
-        raise ServingError(413, "too_many_pixels",
-                           f"The image is {width}x{height} = {width * height} pixels; the limit is {max_pixels} "
-                           "pixels. Downscale it before uploading.")
-    try:
-        img.load()  # raises OSError on truncated data (LOAD_TRUNCATED_IMAGES stays False)
-        img = ImageOps.exif_transpose(img).convert("RGB")
-    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as err:
-        raise ServingError(400, "corrupt_image",
-                           f"The {img.format} image could not be decoded ({err}); the file is truncated or "
-                           "damaged. Re-export it and upload again.") from err
-    return np.asarray(img)
+        return read_image(data, max_pixels=max_pixels, formats=ALLOWED_FORMATS, name="The upload")
+    except ImageError as err:
+        status, code = _STATUS[err.reason]
+        raise ServingError(status, code, str(err)) from err
