@@ -46,6 +46,7 @@ class FERNet(nn.Module):
         self.fc = fc if fc is not None else self._make_fc(num_classes)
         self.stem_name = stem_name
         self.min_image_size = min_image_size
+        self.tta = "none"  # "flip": eval-mode forward averages the logits of x and its mirror (checkpoint "tta")
         self.default_cfg: dict = {}
 
     def _make_fc(self, num_classes: int) -> nn.Module:
@@ -78,7 +79,11 @@ class FERNet(nn.Module):
         return x if pre_logits else self.fc(x)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.forward_head(self.forward_features(x))
+        logits = self.forward_head(self.forward_features(x))  # B,num_classes
+        if self.tta == "flip" and not self.training:
+            # Test-time augmentation: faces are near-symmetric, so the mirror image is a second, free view.
+            logits = (logits + self.forward_head(self.forward_features(x.flip(-1)))) / 2
+        return logits
 
 
 def adapt_first_conv(conv: nn.Conv2d, in_chans: int, keep_weights: bool) -> nn.Conv2d:
