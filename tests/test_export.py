@@ -97,6 +97,28 @@ def test_bad_arguments(checkpoint, tmp_path):
         read_torchscript(bare)
 
 
+def test_exported_metadata_is_validated(checkpoint, tmp_path):
+    """A hand-edited export fails at load like a checkpoint does, naming the field (here a sign-flipping temperature)."""
+    from ferkit.export.onnx import model_bytes
+
+    net, meta = load_model(checkpoint)
+    with pytest.raises(ValueError, match="'temperature' = -1 is invalid; it must be a number > 0"):
+        read_onnx_metadata(model_bytes(net, {**meta, "temperature": -1}))
+    bad = tmp_path / "bad.pt"
+    torch.jit.save(torch.jit.trace(net, torch.zeros(1, 1, 48, 48)), str(bad),
+                   _extra_files={"model.json": '{"image_size": 0, "in_chans": 1}'})
+    with pytest.raises(ValueError, match=f"{bad}: metadata field 'image_size' = 0"):
+        read_torchscript(bad)
+
+
+def test_export_into_an_unwritable_folder_names_the_path(checkpoint, tmp_path):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("not a folder")
+    for fmt in ("onnx", "torchscript"):
+        with pytest.raises(OSError, match=str(blocker)):
+            export_model(checkpoint, fmt, blocker / "out" / "m.bin", num_check=2)
+
+
 def test_cli_export_prints_difference(checkpoint, tmp_path, capsys):
     out = tmp_path / "cli.onnx"
     assert main(["export", "--model", str(checkpoint), "--format", "onnx", "--out", str(out), "--num-check", "4"]) == 0

@@ -78,6 +78,7 @@ def export_model(model: str | Path, format: str = "onnx", out: str | Path | None
     import torch
 
     from ferkit.models import load_model
+    from ferkit.paths import check_writable
 
     if format not in FORMATS:
         raise ValueError(f"Unknown export format {format!r}; choose one of {list(FORMATS)}.")
@@ -85,8 +86,7 @@ def export_model(model: str | Path, format: str = "onnx", out: str | Path | None
         raise ValueError("--int8 is only available with --format onnx (ONNX Runtime static quantisation).")
     net, meta = load_model(model)
     meta = export_metadata(meta)
-    out = Path(out) if out else default_export_path(model, format, int8)
-    out.parent.mkdir(parents=True, exist_ok=True)
+    out = check_writable(out if out else default_export_path(model, format, int8))  # before the slow export
     x = _check_batch(meta, num_check, calib_data)
     with torch.inference_mode():
         ref = net(torch.from_numpy(x)).numpy()
@@ -143,7 +143,13 @@ def read_torchscript(path: str | Path):
         module = torch.jit.load(str(path), map_location="cpu", _extra_files=extra)
     if not extra["model.json"]:
         raise ValueError(f"{path} has no ferkit metadata (model.json); export it with `ferkit export`.")
-    return module.eval(), json.loads(extra["model.json"])
+    from ferkit.models.checkpoint import check_metadata
+
+    try:
+        meta = json.loads(extra["model.json"])
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{path}: its model.json is not valid JSON ({err}); re-export it.") from err
+    return module.eval(), check_metadata(meta, path)
 
 
 __all__ = ["FORMATS", "ExportResult", "export_model", "export_metadata", "read_torchscript"]

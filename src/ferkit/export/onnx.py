@@ -13,6 +13,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from ferkit.models.checkpoint import check_metadata
+
 logger = logging.getLogger(__name__)
 
 METADATA_KEY = "ferkit"
@@ -46,11 +48,15 @@ def read_onnx_metadata(path_or_bytes) -> dict:
 
     proto = onnx.load_from_string(path_or_bytes) if isinstance(path_or_bytes, bytes) else onnx.load(str(path_or_bytes),
                                                                                                      load_external_data=False)
+    name = path_or_bytes if not isinstance(path_or_bytes, bytes) else "ONNX model"
     for entry in proto.metadata_props:
         if entry.key == METADATA_KEY:
-            return json.loads(entry.value)
-    raise ValueError(f"{path_or_bytes if not isinstance(path_or_bytes, bytes) else 'ONNX model'} has no ferkit "
-                     "metadata (labels, preprocessing); export it with `ferkit export`.")
+            try:
+                meta = json.loads(entry.value)
+            except json.JSONDecodeError as err:
+                raise ValueError(f"{name}: the ferkit metadata is not valid JSON ({err}); re-export it.") from err
+            return check_metadata(meta, name)
+    raise ValueError(f"{name} has no ferkit metadata (labels, preprocessing); export it with `ferkit export`.")
 
 
 class _Calibration:

@@ -100,7 +100,8 @@ def load_classifier(model=None, backend: str = "auto", device: str = "cpu"):
             raise ValueError(f"{path} is an ONNX export; use backend='onnx' (or 'auto'), or pass the torch checkpoint.")
         from ferkit.export.onnx import read_onnx_metadata
 
-        return OnnxBackend(path, read_onnx_metadata(path)), read_onnx_metadata(path), path
+        meta = read_onnx_metadata(path)  # validated there, like a checkpoint's model.json
+        return OnnxBackend(path, meta), meta, path
     if suffix in (".pt", ".pth", ".torchscript"):
         if backend == "onnx":
             raise ValueError(f"{path} is a TorchScript export; use backend='torch' or pass the .onnx export.")
