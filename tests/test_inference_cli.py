@@ -27,8 +27,9 @@ def test_predict_folder_writes_json_csv_and_annotated_images(ckpt, tmp_path, cap
     out = tmp_path / "out"
     rc = main(["predict", str(src), "--model", str(ckpt), "--top-k", "3", "--json", str(out / "r.json"),
                "--csv", str(out / "r.csv"), "--save", str(out)])
-    text = capsys.readouterr().out
-    assert rc == 0
+    captured = capsys.readouterr()
+    text = captured.out
+    assert rc == 3 and "1 of 3 input(s) could not be read" in captured.err  # the rest is still written
     assert "no face found" in text and "unreadable: " in text and "bad.png" in text
     rows = list(csv.DictReader(open(out / "r.csv")))
     assert [r["status"] for r in rows].count("ok") == 2 and len(rows) == 4
@@ -57,6 +58,18 @@ def test_predict_errors_are_one_line(ckpt, tmp_path, capsys):
     assert "No webcam at index 99" in capsys.readouterr().err
     assert main(["predict", str(tmp_path / "nope.jpg"), "--model", str(ckpt)]) == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_predict_checks_destinations_before_any_work(tmp_path, capsys):
+    image = tmp_path / "a.png"
+    Image.fromarray(np.full((64, 64, 3), 90, np.uint8)).save(image)
+    a_file = tmp_path / "file.txt"
+    a_file.write_text("x")
+    # The model does not exist: a bad destination must be reported first, before anything loads.
+    for flags, message in ((["--json", str(tmp_path)], "is a folder"), (["--save", str(a_file)], "is a file"),
+                           (["--csv", str(a_file / "r.csv")], f"Cannot write to {a_file}")):
+        assert main(["predict", str(image), "--model", str(tmp_path / "no_model"), *flags]) == 2
+        assert message in capsys.readouterr().err
 
 
 def test_evaluate_with_detection_counts_missing_faces_as_wrong(ckpt, tmp_path):

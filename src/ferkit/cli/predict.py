@@ -1,9 +1,12 @@
 """`ferkit predict SOURCE`: emotions per face in an image, folder, glob, video or webcam (thin shim over
-EmotionRecognizer.iter_predict and the writers in ferkit.inference.outputs)."""
+EmotionRecognizer.iter_predict and the writers in ferkit.inference.outputs).
+
+Exit codes: 0 all inputs read, 3 some inputs unreadable (the rest were processed and written), 2 an error."""
 
 from __future__ import annotations
 
 import argparse
+import sys
 
 from ferkit.cli._detector_args import add_detector_args, detector_kwargs
 
@@ -41,9 +44,15 @@ def _predict(args: argparse.Namespace) -> int:
     from ferkit.inference.outputs import (
         AnnotatedWriter, count_source_frames, format_table, summarize_tracks, write_csv, write_json)
     from ferkit.inference.timeline import save_timeline
+    from ferkit.paths import check_writable
 
     if args.top_k < 1:
         raise ValueError(f"--top-k must be >= 1, got {args.top_k}.")
+    for path in (args.json, args.csv):  # fail before the model loads, not after the last frame
+        if path:
+            check_writable(path)
+    if args.save:
+        check_writable(args.save, folder=True)
     rec = EmotionRecognizer(model=args.model, **detector_kwargs(args), backend=args.backend, device=args.device,
                             smoothing=args.smoothing, batch_size=args.batch_size, detect_every=args.detect_every)
     writer = AnnotatedWriter(args.save) if args.save else None
@@ -87,4 +96,8 @@ def _predict(args: argparse.Namespace) -> int:
         print(f"wrote {write_csv(frames, args.csv, args.top_k)}")
     if writer and writer.written:
         print(f"wrote {len(writer.written)} annotated file(s) to {args.save}")
+    if bad:
+        print(f"ferkit predict: {len(bad)} of {len(frames)} input(s) could not be read (listed above); exit code 3",
+              file=sys.stderr)
+        return 3
     return 0
