@@ -250,3 +250,115 @@ def test_cli_explain_writes_maps(files, tmp_path, capsys):
     assert "face 1:" in capsys.readouterr().out
     heat = np.asarray(Image.open(out / "face1_heatmap.png"))
     assert heat.ndim == 2 and heat.max() > heat.min()  # a real map, not a constant
+
+
+def test_models_do_not_reveal_server_paths(client, files):
+    entries = client.get("/v1/models").json()["models"]
+    assert [m["path"] for m in entries] == ["plain_cnn", "cbam_net"]
+    assert str(files["plain"].parent) not in client.get("/v1/models").text
+
+
+def test_loopback_host_allow_list_and_same_origin_posts(recognizers, files):
+    from fastapi.testclient import TestClient
+
+    from ferkit.serving import ServerConfig, create_app
+    from ferkit.serving.middleware import LOOPBACK_HOSTS
+
+    app = create_app(recognizers, ServerConfig(allowed_hosts=LOOPBACK_HOSTS))
+    data = files["jpg"].read_bytes()
+    with TestClient(app, base_url="http://127.0.0.1:8000") as c:
+        for host in ("localhost", "localhost:8000", "127.0.0.1:1234", "[::1]:8000"):
+            assert c.get("/healthz", headers={"host": host}).status_code == 200, host
+        for host in ("evil.example", "evil.example:8000", "127.0.0.1.nip.io", "[::1"):
+            assert host in assert_error(c.get("/healthz", headers={"host": host}), 400, "bad_host")
+        same = {"origin": "http://127.0.0.1:8000"}
+        assert c.post("/v1/predict", files={"file": ("a.jpg", data, "image/jpeg")}, headers=same).status_code == 200
+        for origin in ("http://evil.example", "null", "http://127.0.0.1:9999"):
+            resp = c.post("/v1/predict", files={"file": ("a.jpg", data, "image/jpeg")}, headers={"origin": origin})
+            assert origin in assert_error(resp, 403, "cross_origin")
+        assert c.get("/v1/models", headers={"origin": "http://evil.example"}).status_code == 200  # reads are fine
+
+
+def test_admission_refuses_before_reading_the_body():
+    import asyncio
+
+    from ferkit.serving.middleware import AdmissionMiddleware
+
+    gate = asyncio.Event()
+
+    async def slow_app(scope, receive, send):
+        await gate.wait()
+
+    async def scenario():
+        mw = AdmissionMiddleware(slow_app, max_pending=2)
+        scope = {"type": "http", "method": "POST", "headers": []}
+        running = [asyncio.ensure_future(mw(scope, None, None)) for _ in range(2)]
+        await asyncio.sleep(0.01)
+        sent = []
+
+        async def receive():  # must never be called for the refused request
+            raise AssertionError("the body of a refused request was read")
+
+        async def send(message):
+            sent.append(message)
+
+        await mw(scope, receive, send)
+        gate.set()
+        await asyncio.gather(*running)
+        return sent, mw.in_flight
+
+    sent, in_flight = asyncio.run(scenario())
+    assert sent[0]["status"] == 503 and (b"retry-after", b"1") in sent[0]["headers"] and in_flight == 0
+    assert b'"overloaded"' in sent[1]["body"]
+
+
+def test_stalled_upload_gets_408_json_within_the_read_timeout(recognizers):
+    import json
+    import socket
+    import time
+
+    from _serving_support import LiveServer
+    from ferkit.serving import ServerConfig, create_app
+
+    with LiveServer(create_app(recognizers, ServerConfig(read_timeout=0.5))) as server:
+        with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+            t0 = time.monotonic()
+            sock.sendall(b"POST /v1/predict HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 100000\r\n"
+                         b"Content-Type: multipart/form-data; boundary=b\r\n\r\n--b\r\n")  # then nothing more
+            reply = b""
+            while chunk := sock.recv(65536):  # the server closes the connection after answering
+                reply += chunk
+            elapsed = time.monotonic() - t0
+    head, body = reply.split(b"\r\n\r\n", 1)
+    assert head.startswith(b"HTTP/1.1 408") and elapsed < 5
+    assert json.loads(body)["error"]["code"] == "read_timeout"
+
+
+def test_unexpected_errors_are_json_500_without_internals(files):
+    from fastapi.testclient import TestClient
+
+    from ferkit.serving import create_app
+
+    class Broken:
+        labels, model_info = ("happy",), {"arch": "x"}
+
+        def predict(self, image):
+            raise RuntimeError("secret /srv/models/path")
+
+    with TestClient(create_app({"broken": Broken()}), raise_server_exceptions=False) as c:
+        resp = c.post("/v1/predict", files={"file": ("a.jpg", files["jpg"].read_bytes(), "image/jpeg")})
+        message = assert_error(resp, 500, "internal_error")
+        assert "RuntimeError" in message and "secret" not in resp.text and "Traceback" not in resp.text
+        assert c.get("/healthz").status_code == 200
+
+
+@pytest.mark.parametrize("flags,field", [(["--max-upload-mb", "-1"], "max_upload_bytes"),
+                                          (["--max-upload-mb", "0"], "max_upload_bytes"),
+                                          (["--read-timeout", "0"], "read_timeout"),
+                                          (["--max-pixels", "-5"], "max_pixels")])
+def test_cli_serve_refuses_bad_limits_before_loading(flags, field, capsys):
+    from ferkit.cli import main
+
+    assert main(["serve", "--model", "/nonexistent/model", *flags]) == 2
+    err = capsys.readouterr().err
+    assert field in err and flags[0] in err and "must be" in err
