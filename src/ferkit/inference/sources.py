@@ -85,7 +85,8 @@ def pil_to_rgb(img) -> np.ndarray:
 
 
 def check_image_size(width: int, height: int, name: str, max_pixels: int | None = None) -> None:
-    """ImageError unless each side is >= MIN_SIDE px, the aspect ratio <= MAX_ASPECT and width x height <= max_pixels."""
+    """ImageError unless each side is >= MIN_SIDE px, the aspect ratio is <= MAX_ASPECT and (when given)
+    width x height <= ``max_pixels``."""
     if min(width, height) < MIN_SIDE or max(width, height) > MAX_ASPECT * min(width, height):
         raise ImageError("too_small", f"{name}: image too small ({width}x{height}); ferkit needs at least "
                                       f"{MIN_SIDE} px per side and an aspect ratio up to {MAX_ASPECT}:1.")
@@ -259,3 +260,8 @@ def iter_frames(source, limit: int | None = None, _in_collection: bool = False) 
     else:
         raise ValueError(f"Unsupported source type {type(source).__name__}; pass a path, a glob, a webcam index, "
                          "an RGB np.ndarray, a PIL.Image or a list of those.")
+
+
+def is_webcam(source) -> bool:
+    """Whether ``source`` names a webcam (an int or a digit string), for callers that must not read ahead."""
+    return _is_webcam(source)
