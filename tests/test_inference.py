@@ -48,7 +48,7 @@ def test_image_results_contract(rec, photos):
         assert face.label == max(face.probs, key=face.probs.get) and face.score == face.probs[face.label]
         top = face.top(3)
         assert len(top) == 3 and top[0][0] == face.label and top[0][1] >= top[1][1] >= top[2][1]
-        assert face.track_id is None and len(face.landmarks or [0] * 5) == 5
+        assert face.track_id is None and len(face.landmarks or [0] * 6) in (5, 6)  # CenterFace 5, BlazeFace 6
     json.dumps(fr.to_dict())
     drawn = fr.plot()
     assert drawn.shape == (480, 640, 3) and not np.array_equal(drawn, fr.image)
@@ -185,7 +185,7 @@ def test_bad_constructor_arguments(ckpt, monkeypatch, tmp_path):
     monkeypatch.setattr(backends, "DEFAULT_MODEL_DIR", tmp_path / "none")
     with pytest.raises(FileNotFoundError, match="No default model is bundled"):
         EmotionRecognizer()
-    with pytest.raises(ValueError, match="auto, centerface, haar, none"):
+    with pytest.raises(ValueError, match="auto, blazeface, centerface, haar, none"):
         EmotionRecognizer(ckpt, detector="mtcnn")
     with pytest.raises(ValueError, match="backend"):
         EmotionRecognizer(ckpt, backend="tensorrt")

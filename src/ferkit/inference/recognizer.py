@@ -15,8 +15,9 @@ import numpy as np
 from ferkit.faces.crop import CropSpec, crop_face, to_model_input
 from ferkit.faces.detectors import create_detector
 from ferkit.inference.backends import load_classifier
+from ferkit.inference.prefetch import prefetch
 from ferkit.inference.results import FaceResult, FrameResult
-from ferkit.inference.sources import Frame, iter_frames
+from ferkit.inference.sources import Frame, is_webcam, iter_frames
 from ferkit.inference.tracking import FaceTracker, resolve_smoothing
 
 log = logging.getLogger(__name__)
@@ -95,7 +96,8 @@ class EmotionRecognizer:
         last_dets: dict[str, list] = {}
         pending: list[tuple[Frame, list, list]] = []
         n_faces = 0
-        for frame in iter_frames(source, limit):
+        frames = iter_frames(source, limit)
+        for frame in frames if is_webcam(source) else prefetch(frames):
             dets = [] if frame.image is None else self._detect(frame, last_dets)
             crops = [self.crop(frame.image, d) for d in dets]
             pending.append((frame, dets, crops))
