@@ -362,3 +362,17 @@ def test_cli_serve_refuses_bad_limits_before_loading(flags, field, capsys):
     assert main(["serve", "--model", "/nonexistent/model", *flags]) == 2
     err = capsys.readouterr().err
     assert field in err and flags[0] in err and "must be" in err
+
+
+@pytest.mark.parametrize("host,guarded", [("127.0.0.1", True), ("localhost", True), ("0.0.0.0", False)])
+def test_serve_guards_loopback_binds_and_caps_connections(recognizers, monkeypatch, host, guarded):
+    import uvicorn
+
+    import ferkit.serving as serving
+
+    seen = {}
+    monkeypatch.setattr(serving, "load_recognizers", lambda *a, **k: recognizers)
+    monkeypatch.setattr(uvicorn, "run", lambda app, **kw: seen.update(app=app, **kw))
+    serving.serve(host=host, config=serving.ServerConfig(max_pending=4))
+    assert seen["limit_concurrency"] > 4 and seen["app"].state.config.max_pending == 4
+    assert (seen["app"].state.config.allowed_hosts is not None) == guarded
