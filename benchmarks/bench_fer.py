@@ -21,16 +21,32 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 
+def _iou(a, b) -> float:
+    x1, y1, x2, y2 = max(a[0], b[0]), max(a[1], b[1]), min(a[2], b[2]), min(a[3], b[3])
+    inter = max(0, x2 - x1) * max(0, y2 - y1)
+    return inter / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter)
+
+
 def bench_photos(detector, folder: Path) -> dict:
+    """Images/s end to end, and recall against boxes.json (a face is found at IoU >= 0.4, as bench_predict.py)."""
     import cv2
 
+    truth = json.loads((folder / "boxes.json").read_text())
     files = sorted(folder.glob("*.jpg"))
     detector.detect_emotions(cv2.imread(str(files[0])))  # warm-up (TFLite interpreter, cascade)
-    faces, start = 0, time.perf_counter()
+    faces, found, total, start = 0, 0, 0, time.perf_counter()
+    boxes = {}
     for f in files:
-        faces += len(detector.detect_emotions(cv2.imread(str(f))))  # fer takes BGR like cv2.imread returns
+        res = detector.detect_emotions(cv2.imread(str(f)))  # fer takes BGR like cv2.imread returns
+        faces += len(res)
+        boxes[f.name] = [(x, y, x + w, y + h) for x, y, w, h in (r["box"] for r in res)]
     sec = time.perf_counter() - start
-    return {"images": len(files), "faces_found": faces, "seconds": round(sec, 3), "images_per_s": round(len(files) / sec, 2)}
+    for name, gt in truth.items():
+        found += sum(max((_iou(g, b) for b in boxes.get(name, [])), default=0) >= 0.4 for g in gt)
+        total += len(gt)
+    return {"images": len(files), "faces_found": faces, "seconds": round(sec, 3),
+            "images_per_s": round(len(files) / sec, 2), "recall": round(found / max(total, 1), 4),
+            "faces_total": total}
 
 
 def bench_video(detector, path: Path, max_frames: int | None) -> dict:
@@ -64,9 +80,10 @@ def main() -> None:
     inputs = Path(args.inputs)
     result = {"package": f"fer {fer.__version__}", "tensorflow": tf.__version__, "detector": "haar (fer default)",
               "model": "emotion_model_quantized.tflite (fer default)", "cpu_count": os.cpu_count()}
-    for n in (1, 5):
-        result[f"photos_{n}face"] = bench_photos(detector, inputs / f"photos_{n}face")
-        print(f"fer photos {n} face(s): {result[f'photos_{n}face']}", flush=True)
+    for sub in ("photos_1face", "photos_5face", "photos_12mp"):
+        if (inputs / sub).is_dir():
+            result[sub] = bench_photos(detector, inputs / sub)
+            print(f"fer {sub}: {result[sub]}", flush=True)
     result["video"] = bench_video(detector, inputs / "video_30s.mp4", args.max_frames)
     print(f"fer video: {result['video']}", flush=True)
     if args.json:

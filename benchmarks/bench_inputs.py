@@ -1,6 +1,6 @@
 """Generate the shared inputs of the prediction benchmarks (ferkit's bench_predict.py and bench_fer.py for the PyPI
-`fer` package measure the SAME files): 640x480 JPEG photos with 1 and 5 real faces each, and a 30 s 640x480 30 fps
-video with 2 faces drifting across it.
+`fer` package measure the SAME files): 640x480 JPEG photos with 1 and 5 real faces each, 4000x3000 photos with 1-10
+faces of 20-400 px, and a 30 s 640x480 30 fps video with 2 faces drifting across it.
 
 Faces are RAF-DB test images (100x100 aligned RGB, research-only, read from ../shared/data and never copied into the
 repo), pasted at known places on a smooth random background; the boxes are written to boxes.json.
@@ -75,6 +75,31 @@ def make_photos(out: Path, faces_per_image: int, count: int, seed: int) -> dict:
     return boxes
 
 
+def make_large_photos(out: Path, count: int, seed: int = 13) -> dict:
+    """4000x3000 photos (12 MP, a phone's) with 1-10 faces of 20-400 px each, never overlapping; JPEG q90."""
+    rng = np.random.default_rng(seed)
+    folder = out / "photos_12mp"
+    folder.mkdir(parents=True, exist_ok=True)
+    boxes = {}
+    for i in range(count):
+        small = rng.integers(40, 220, size=(6, 8, 3), dtype=np.uint8)
+        canvas = cv2.resize(small, (4000, 3000), interpolation=cv2.INTER_CUBIC)
+        placed: list[list[int]] = []
+        n = int(rng.integers(1, 11))
+        for face in load_faces(n, seed + i):
+            for _ in range(50):  # rejection sampling for a free spot
+                size = int(rng.integers(20, 401))
+                x, y = int(rng.integers(0, 4000 - size)), int(rng.integers(0, 3000 - size))
+                if all(x + size < b[0] or b[2] < x or y + size < b[1] or b[3] < y for b in placed):
+                    placed.append(paste(canvas, face, x, y, size))
+                    break
+        name = f"img{i:03d}.jpg"
+        cv2.imwrite(str(folder / name), cv2.cvtColor(canvas, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 90])
+        boxes[name] = placed
+    (folder / "boxes.json").write_text(json.dumps(boxes, indent=1))
+    return boxes
+
+
 def make_video(path: Path, seconds: float = 30.0, fps: int = 30, seed: int = 3) -> None:
     """Two faces drifting left/right (sinusoidally) on a fixed background; mp4v-encoded."""
     rng = np.random.default_rng(seed)
@@ -94,12 +119,15 @@ def main() -> None:
     ap.add_argument("--out", default="outputs/bench_inputs")
     ap.add_argument("--count", type=int, default=40, help="photos per face count")
     ap.add_argument("--seconds", type=float, default=30.0)
+    ap.add_argument("--large", type=int, default=10, help="4000x3000 photos with 1-10 faces of 20-400 px")
     args = ap.parse_args()
     out = Path(args.out)
     for n, seed in ((1, 11), (5, 12)):
         make_photos(out, n, args.count, seed)
+    make_large_photos(out, args.large)
     make_video(out / "video_30s.mp4", args.seconds)
-    print(f"wrote {out}/photos_1face, {out}/photos_5face ({args.count} each) and {out}/video_30s.mp4")
+    print(f"wrote {out}/photos_1face, {out}/photos_5face ({args.count} each), {out}/photos_12mp ({args.large}) and "
+          f"{out}/video_30s.mp4")
 
 
 if __name__ == "__main__":

@@ -50,6 +50,25 @@ def _anchors(net: _Net) -> np.ndarray:
     return np.concatenate(out).astype(np.float32)
 
 
+def _batchable(path: Path) -> bytes:
+    """The converted graph with a dynamic batch: its 4 Reshapes hard-code batch 1 ([1, -1, k]); 0 copies the input's
+    batch instead. Tiles of one frame then run as one batch (measured: docs/benchmarks.md)."""
+    import onnx
+    from onnx import numpy_helper
+
+    model = onnx.load(str(path))
+    shapes = {n.input[1] for n in model.graph.node if n.op_type == "Reshape"}
+    for init in model.graph.initializer:
+        if init.name in shapes:
+            arr = numpy_helper.to_array(init).copy()
+            arr[0] = 0
+            init.CopyFrom(numpy_helper.from_array(arr, init.name))
+    del model.graph.value_info[:]  # inferred shapes carry batch 1 too
+    for value in list(model.graph.input) + list(model.graph.output):
+        value.type.tensor_type.shape.dim[0].dim_param = "B"
+    return model.SerializeToString()
+
+
 @lru_cache(maxsize=4)
 def _session(file: str, threads: int, pid: int):
     # ``pid`` in the key: a session made before a fork (the decode pool) is never shared with the child.
@@ -62,7 +81,7 @@ def _session(file: str, threads: int, pid: int):
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = threads
     opts.log_severity_level = 3
-    return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+    return ort.InferenceSession(_batchable(path), opts, providers=["CPUExecutionProvider"])
 
 
 def tiles_for(h: int, w: int, min_face: int, net_size: int, min_frac: float) -> list[tuple[int, int, int]]:
@@ -119,20 +138,24 @@ class BlazeFaceDetector:
         self.max_side = max_side
 
     def _windows(self, image: np.ndarray, min_face: int) -> tuple[np.ndarray, list]:
+        """Network inputs for every window (B x 3 x S x S in [-1, 1]) and the windows ``(x, y, side)``. The frame is
+        resized once per window side, then windows are sliced from it (one resize per scale, not per tile)."""
         import cv2
 
         h, w = image.shape[:2]
         wins = tiles_for(h, w, min_face, self.net.size, self.net.min_face_frac)[: self.max_tiles]
         s = self.net.size
-        batch = np.empty((len(wins), s, s, 3), np.uint8)
+        batch = np.zeros((len(wins), s, s, 3), np.uint8)
+        scaled: dict[int, np.ndarray] = {}
         for i, (x, y, side) in enumerate(wins):
-            crop = image[y:y + side, x:x + side]
-            ch, cw = crop.shape[:2]
-            scale = s / side
-            nh, nw = max(1, round(ch * scale)), max(1, round(cw * scale))
-            interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
-            batch[i] = 0
-            batch[i, :nh, :nw] = cv2.resize(crop, (nw, nh), interpolation=interp)
+            f = s / side
+            if side not in scaled:
+                size = (max(1, round(w * f)), max(1, round(h * f)))
+                interp = cv2.INTER_AREA if f < 1 else cv2.INTER_LINEAR
+                scaled[side] = cv2.resize(image, size, interpolation=interp)
+            sx, sy = round(x * f), round(y * f)
+            tile = scaled[side][sy:sy + s, sx:sx + s]
+            batch[i, :tile.shape[0], :tile.shape[1]] = tile
         x = batch.astype(np.float32).transpose(0, 3, 1, 2) / 127.5 - 1.0  # B,3,S,S in [-1, 1]
         return x, wins
 
@@ -143,7 +166,7 @@ class BlazeFaceDetector:
 
             h, w = image.shape[:2]
             scale = self.max_side / max(h, w)
-            image = cv2.resize(image, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA)
+            image = cv2.resize(image, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
         min_face = auto_min_face(*image.shape[:2]) if self.min_face is None else int(self.min_face * scale)
         dets = self._detect(image, min_face)
         if scale != 1.0:
@@ -156,11 +179,11 @@ class BlazeFaceDetector:
         x, wins = self._windows(image, min_face)
         name = self.session.get_inputs()[0].name
         regs, logits = [], []
-        for i in range(len(x)):  # the converted graphs have a fixed batch of 1
-            reg, cls = self.session.run(None, {name: x[i:i + 1]})
-            regs.append(reg[0])
-            logits.append(cls[0, :, 0])
-        return self._decode(np.stack(regs), np.stack(logits), wins)
+        for i in range(0, len(x), 32):  # B x A x 16 box/keypoint regressions, B x A x 1 logits
+            reg, cls = self.session.run(None, {name: x[i:i + 32]})
+            regs.append(reg)
+            logits.append(cls[:, :, 0])
+        return self._decode(np.concatenate(regs), np.concatenate(logits), wins)
 
     def _decode(self, regs: np.ndarray, logits: np.ndarray, wins: list) -> list[Detection]:
         s = self.net.size
