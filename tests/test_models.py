@@ -14,6 +14,7 @@ from ferkit.models import (
     get_model_cfg,
     list_models,
     measure_latency,
+    record_attention,
     split_parameters,
 )
 
@@ -90,7 +91,12 @@ def test_cbam_shapes_and_maps():
         block.gamma.fill_(1.0)
     y = block(x)
     assert y.shape == x.shape and not torch.allclose(y, x)
-    amap = block.last_spatial_map
+    assert block.last_spatial_map is None  # kept only while recording
+    with record_attention(block) as blocks:
+        assert blocks == [block]
+        block(x)
+        amap = block.last_spatial_map
+    assert block.last_spatial_map is None and not block.keep_map
     assert amap.shape == (2, 1, 9, 7) and amap.min() >= 0 and amap.max() <= 1
     channel = block.channel(x)
     assert channel.shape == (2, 32, 1, 1) and channel.min() >= 0 and channel.max() <= 1

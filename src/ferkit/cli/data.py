@@ -10,7 +10,9 @@ def add_parser(subparsers) -> None:
     verbs = parser.add_subparsers(dest="data_verb", metavar="ACTION")
     parser.set_defaults(func=lambda args: parser.print_help() or 2)
 
-    formats = ("auto", "fer2013_folders", "fer2013_csv", "ferplus", "rafdb_kaggle", "rafdb_original", "class_folders")
+    from ferkit.data.formats import FORMATS
+
+    formats = ("auto", *FORMATS)
     ins = verbs.add_parser("inspect", help="layout, splits, class counts, sizes, duplicates, unreadable files")
     ins.add_argument("path", help="dataset folder (or fer2013.csv)")
     ins.add_argument("--format", default="auto", choices=formats)

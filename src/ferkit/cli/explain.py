@@ -8,13 +8,14 @@ from ferkit.cli._detector_args import add_detector_args, detector_kwargs
 
 
 def add_parser(subparsers) -> None:
+    from ferkit.inference.explain import METHODS, methods_help
+
     parser = subparsers.add_parser("explain", help="attention maps per face: CBAM spatial attention or Grad-CAM")
     parser.add_argument("image", help="photo to explain")
     parser.add_argument("--save", required=True, metavar="DIR",
                         help="folder for face<i>_overlay.png, face<i>_heatmap.png and explain.json")
     parser.add_argument("--model", default=None, help="checkpoint folder or model.safetensors (default: packaged model)")
-    parser.add_argument("--method", default="auto", choices=("auto", "cbam", "gradcam"),
-                        help="auto = CBAM attention when the model has it, else Grad-CAM")
+    parser.add_argument("--method", default="auto", choices=METHODS, help=methods_help())
     add_detector_args(parser)
     parser.set_defaults(func=_explain)
 

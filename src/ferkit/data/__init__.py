@@ -6,11 +6,12 @@ Torch is imported only by ``ferkit.data.loaders`` and ``ferkit.data.transforms``
 
 from __future__ import annotations
 
-from ferkit.data.dataset import FERDataset
+from ferkit.data.dataset import FERDataset, hard_labels
 from ferkit.data.formats import FORMATS, detect_format, list_splits, load_dataset
 from ferkit.data.split import apply_split_file, dedupe, drop_unreadable, save_split_file, split_dataset
 
 __all__ = [
-    "FORMATS", "FERDataset", "apply_split_file", "dedupe", "detect_format", "drop_unreadable", "list_splits", "load_dataset",
+    "FORMATS", "FERDataset", "apply_split_file", "dedupe", "detect_format", "drop_unreadable", "hard_labels", "list_splits",
+    "load_dataset",
     "save_split_file", "split_dataset",
 ]

@@ -131,3 +131,39 @@ def arrays_in_memory(dataset: FERDataset, image_size: int, channels: int, worker
     return CachedArrays(images, dataset.labels[kept],
                         None if dataset.soft_labels is None else dataset.soft_labels[kept], ids, dataset.classes,
                         [s for s in dataset.skipped if s[0] in dropped])
+
+
+def decode_arrays(ds: FERDataset, image_size: int, channels: int, cache: bool = True, cache_dir=None,
+                  crop: str = "template") -> CachedArrays:
+    """``ds`` decoded at ``image_size``/``channels`` with ``crop``: through the on-disk cache, or in memory when
+    ``cache`` is off."""
+    if cache:
+        return load_cached_arrays(ds, image_size, channels, cache_dir=cache_dir, crop=crop)
+    return arrays_in_memory(ds, image_size, channels, crop=crop)
+
+
+def concat_arrays(parts: list[CachedArrays]) -> CachedArrays:
+    """Concatenate decoded arrays of one size/channels and the same classes into one in-memory ``CachedArrays``.
+
+    When any part has soft labels, the others' hard labels become one-hot rows so every target is a
+    probability vector (and ``labels`` keeps each row's hard label, -1 where only a soft one exists).
+    """
+    if len(parts) == 1:
+        return parts[0]
+    classes = tuple(parts[0].classes)
+    for p in parts[1:]:
+        if tuple(p.classes) != classes:
+            raise ValueError(f"Training sources have different classes: {classes} vs {tuple(p.classes)}; "
+                             "set the same data.include_contempt for all, or drop the source.")
+        if p.images.shape[1:] != parts[0].images.shape[1:]:
+            raise ValueError(f"Training sources decoded at different shapes {parts[0].images.shape[1:]} vs "
+                             f"{p.images.shape[1:]}; this is a bug (all are read at data.image_size/channels).")
+    soft = None
+    if any(p.soft_labels is not None for p in parts):
+        eye = np.eye(len(classes), dtype=np.float32)
+        soft = np.concatenate([p.soft_labels if p.soft_labels is not None else eye[p.labels] for p in parts])
+    return CachedArrays(
+        images=np.concatenate([np.asarray(p.images) for p in parts]),  # N x H x W x C uint8, in memory
+        labels=np.concatenate([p.labels for p in parts]), soft_labels=soft,
+        source_ids=[s for p in parts for s in p.source_ids], classes=classes,
+        skipped=[s for p in parts for s in p.skipped])

@@ -21,6 +21,14 @@ def is_image_file(path: Path) -> bool:
     return path.is_file() and path.suffix.lower() in IMAGE_EXTS and not path.name.startswith(".")
 
 
+def hard_labels(labels, soft_labels=None) -> np.ndarray:
+    """One hard label per row: ``labels``, with each FER+ soft-only row (``-1``) given its most-voted class."""
+    labels = np.asarray(labels)
+    if soft_labels is None:
+        return labels
+    return np.where(labels >= 0, labels, np.asarray(soft_labels).argmax(1))
+
+
 def decode_image(path: str | Path) -> np.ndarray:
     """Decode an image file to uint8 ``HxW`` (gray) or ``HxWx3`` (RGB); raises OSError/ValueError if unreadable."""
     from PIL import Image
@@ -98,9 +106,7 @@ class FERDataset:
 
     def class_counts(self) -> dict[str, int]:
         """Images per class (by ``labels``; soft-only rows count under their argmax when labels are -1)."""
-        labels = self.labels
-        if self.soft_labels is not None and (labels < 0).any():
-            labels = np.where(labels < 0, self.soft_labels.argmax(1), labels)
+        labels = hard_labels(self.labels, self.soft_labels)
         counts = np.bincount(labels[labels >= 0], minlength=len(self.classes))
         return {c: int(n) for c, n in zip(self.classes, counts)}
 

@@ -9,15 +9,10 @@ from pathlib import Path
 
 from ferkit.data.decode import probe_dataset
 from ferkit.data.fer2013 import USAGE_PREFIXES
-from ferkit.data.formats import detect_format, list_splits, load_dataset
+from ferkit.data.formats import get_layout, load_dataset
 from ferkit.data.split import duplicate_groups
 
 log = logging.getLogger(__name__)
-
-
-def _partition_splits(fmt: str, splits: list[str]) -> list[str]:
-    """The splits that partition the images (FER2013's ``usage_*`` re-slice the same files as train/test)."""
-    return [s for s in splits if not s.startswith("usage_")] if fmt == "fer2013_folders" else splits
 
 
 def _across(groups) -> list[list[list[str]]]:
@@ -34,9 +29,10 @@ def inspect_dataset(path: str | Path, format: str = "auto", workers: int | None 
     """Summary dict of the dataset at ``path``: ``format``, ``splits`` (per split: ``count``, ``class_counts``,
     ``sizes``, ``modes``, ``unreadable``, ``duplicates_within``), ``duplicates_across`` (groups of
     ``[split, source_id]``) and, for FER+, the label-rule drops and soft-label counts."""
-    fmt = detect_format(path) if format == "auto" else format
-    splits = list_splits(path, fmt)
-    partition = _partition_splits(fmt, splits)
+    root, layout = get_layout(path, format)
+    fmt = layout.name
+    splits = layout.list_splits(root)
+    partition = layout.partition(splits)  # FER2013's usage_* splits re-slice the same files as train/test
     report: dict = {"path": str(path), "format": fmt, "splits": {}, "partition_splits": partition}
     md5_owner: dict[str, list[list[str]]] = {}
     for split in splits:
@@ -44,7 +40,7 @@ def inspect_dataset(path: str | Path, format: str = "auto", workers: int | None 
         report["name"] = ds.name
         report["classes"] = list(ds.classes)
         entry = {"count": len(ds), "class_counts": ds.class_counts()}
-        if fmt == "ferplus":
+        if "soft" in layout.label_modes:  # FER+: votes per image
             entry["label_rule"] = "majority (plurality; ties, unknown, not-a-face, contempt dropped)"
             entry["dropped"] = ds.dropped
             # Hash every image with a kept-class vote (not only the majority-labelled ones): leakage matters

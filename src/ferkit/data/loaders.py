@@ -9,7 +9,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, WeightedRandomSampler
 
 from ferkit.data.cache import CachedArrays
-from ferkit.data.dataset import FERDataset
+from ferkit.data.dataset import FERDataset, hard_labels
 from ferkit.data.decode import to_array
 
 
@@ -95,7 +95,9 @@ def _labels_of(dataset: Dataset) -> np.ndarray:
         src = dataset.dataset
     else:
         raise ValueError(f"balanced sampling needs an ArrayDataset or ImageFileDataset, got {type(dataset).__name__}.")
-    labels = src.labels
-    if src.soft_labels is not None:
-        labels = np.where(labels >= 0, labels, np.asarray(src.soft_labels).argmax(1))
-    return labels
+    return hard_labels(src.labels, src.soft_labels)
+
+
+def build_eval_loader(arrays: CachedArrays, transform, batch_size: int, workers: int = 0) -> DataLoader:
+    """A plain in-order loader over decoded arrays (no sampler, keeps the last partial batch)."""
+    return build_loader(ArrayDataset(arrays, transform), batch_size, train=False, num_workers=workers)

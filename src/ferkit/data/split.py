@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ferkit.data.dataset import FERDataset
+from ferkit.data.dataset import FERDataset, hard_labels
 
 log = logging.getLogger(__name__)
 
@@ -28,9 +28,14 @@ def parse_fractions(text: str) -> dict[str, float]:
 
 
 def _stratify_labels(ds: FERDataset) -> np.ndarray:
-    if ds.soft_labels is not None:
-        return np.where(ds.labels >= 0, ds.labels, ds.soft_labels.argmax(1))
-    return ds.labels
+    return hard_labels(ds.labels, ds.soft_labels)
+
+
+def first_per_class(ds: FERDataset, n: int) -> FERDataset:
+    """The first ``n`` images of each class (by position), so quick runs always see every class."""
+    labels = hard_labels(ds.labels, ds.soft_labels)
+    keep = np.concatenate([np.flatnonzero(labels == c)[:n] for c in range(len(ds.classes))])
+    return ds.subset(np.sort(keep))
 
 
 def split_indices(labels: np.ndarray, fractions: dict[str, float], seed: int = 0) -> dict[str, np.ndarray]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from ferkit.evaluation.calibration import (
     calibration_bins,
+    calibration_extra,
     expected_calibration_error,
     fit_temperature,
     reliability_diagram,
@@ -21,6 +22,7 @@ __all__ = [
     "ComparisonTable",
     "EvalReport",
     "calibration_bins",
+    "calibration_extra",
     "compare_reports",
     "compute_report",
     "expected_calibration_error",

@@ -155,3 +155,12 @@ def fit_temperature(logits, y_true) -> float:
         log.warning("fitted temperature %.3g is at the search bound; the logits may be degenerate", temperature)
     log.debug("temperature %.4f: NLL %.4f -> %.4f", temperature, objective(0.0), objective(log_t))
     return temperature
+
+
+def calibration_extra(logits: np.ndarray, y: np.ndarray, temperature: float | None) -> tuple[np.ndarray, dict]:
+    """Uncalibrated probabilities of ``logits`` and the ECE before/after ``temperature`` for a report's ``extra``."""
+    probs = softmax(logits)
+    extra = {"temperature": temperature, "ece_before_temperature": float(expected_calibration_error(probs, y))}
+    if temperature is not None:
+        extra["ece_after_temperature"] = float(expected_calibration_error(softmax(logits, temperature), y))
+    return probs, extra

@@ -1,10 +1,25 @@
-"""Where the classifier looked: CBAM spatial attention (Woo et al. 2018) or Grad-CAM (Selvaraju et al. 2017)."""
+"""Where the classifier looked: CBAM spatial attention (Woo et al. 2018) or Grad-CAM (Selvaraju et al. 2017).
+
+``EXPLAIN_METHODS`` is the one table of methods (name -> description, availability, map function); the CLI's
+choices and help are read from it. ``"auto"`` picks the first method in the table the model supports.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+
 import numpy as np
 
-METHODS = ("auto", "cbam", "gradcam")
+
+@dataclass(frozen=True)
+class ExplainMethod:
+    """``available(model)``: whether the model supports it; ``maps(model, x)``: B,S,S heatmaps in [0, 1]."""
+
+    name: str
+    description: str
+    available: Callable[[object], bool]
+    maps: Callable[[object, object], np.ndarray]
 
 
 def _cbam_modules(model) -> list:
@@ -27,8 +42,9 @@ def cbam_maps(model, x) -> np.ndarray:
     """Mean of every CBAM block's spatial attention map, each upsampled to the input size."""
     import torch
 
-    blocks = _cbam_modules(model)
-    with torch.inference_mode():
+    from ferkit.models.attention import record_attention
+
+    with torch.inference_mode(), record_attention(model) as blocks:
         model(x)
         maps = [_normalise(b.last_spatial_map.reshape(x.shape[0], *b.last_spatial_map.shape[-2:]), x.shape[-1])
                 for b in blocks]
@@ -50,17 +66,35 @@ def gradcam_maps(model, x) -> np.ndarray:
     return _normalise(cam, x.shape[-1])
 
 
+EXPLAIN_METHODS: dict[str, ExplainMethod] = {
+    m.name: m
+    for m in (
+        ExplainMethod("cbam", "CBAM spatial attention (models with CBAM blocks)",
+                      lambda model: bool(_cbam_modules(model)), cbam_maps),
+        ExplainMethod("gradcam", "Grad-CAM on the last feature map (any model)", lambda model: True, gradcam_maps),
+    )
+}
+METHODS: tuple[str, ...] = ("auto", *EXPLAIN_METHODS)
+
+
+def methods_help() -> str:
+    """One line per method, for CLI help and docs."""
+    return "auto = the first the model supports of: " + "; ".join(
+        f"{m.name} = {m.description}" for m in EXPLAIN_METHODS.values())
+
+
 def explain_crops(model, batch: np.ndarray, method: str = "auto", device: str = "cpu") -> tuple[np.ndarray, str]:
     """Heatmaps (B, S, S) in [0, 1] for a preprocessed batch; returns (maps, method used)."""
     import torch
 
     if method not in METHODS:
         raise ValueError(f"Unknown explain method {method!r}; choose one of {', '.join(METHODS)}.")
-    has_cbam = bool(_cbam_modules(model))
-    if method == "cbam" and not has_cbam:
-        raise ValueError(f"The model {model.default_cfg.get('arch', '')!r} has no CBAM blocks; use method='gradcam' "
-                         "(or 'auto').")
-    used = "cbam" if method == "cbam" or (method == "auto" and has_cbam) else "gradcam"
+    if method == "auto":
+        method = next(m.name for m in EXPLAIN_METHODS.values() if m.available(model))
+    elif not EXPLAIN_METHODS[method].available(model):
+        usable = [m.name for m in EXPLAIN_METHODS.values() if m.available(model)]
+        raise ValueError(f"The model {model.default_cfg.get('arch', '')!r} does not support method {method!r} "
+                         f"({EXPLAIN_METHODS[method].description}); use one of {usable} (or 'auto').")
     x = torch.from_numpy(batch).to(device)
     model.eval()
-    return (cbam_maps(model, x) if used == "cbam" else gradcam_maps(model, x)), used
+    return EXPLAIN_METHODS[method].maps(model, x), method

@@ -8,6 +8,9 @@ features are intact on the first step (a plain sigmoid gate would halve every ac
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+
 import torch
 from torch import nn
 
@@ -45,8 +48,9 @@ class SpatialAttention(nn.Module):
 class CBAM(nn.Module):
     """Convolutional Block Attention Module: channel then spatial attention, behind a zero-initialised gate.
 
-    ``last_spatial_map`` holds the spatial attention map (B,1,H,W, detached) of the latest forward pass,
-    for attention-map visualisation.
+    While ``keep_map`` is set (``record_attention(model)``), ``last_spatial_map`` holds the spatial attention map
+    (B,1,H,W, detached) of the latest forward pass, for attention-map visualisation; otherwise nothing is kept, so
+    training and inference hold no extra activation per block.
     """
 
     def __init__(self, channels: int, reduction: int = 16, kernel_size: int = 7, gate_init: float = 0.0) -> None:
@@ -54,14 +58,30 @@ class CBAM(nn.Module):
         self.channel = ChannelAttention(channels, reduction)
         self.spatial = SpatialAttention(kernel_size)
         self.gamma = nn.Parameter(torch.tensor(float(gate_init)))
+        self.keep_map = False
         self.last_spatial_map: torch.Tensor | None = None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = x * self.channel(x)  # B,C,H,W
         spatial = self.spatial(y)  # B,1,H,W
-        self.last_spatial_map = spatial.detach()
+        if self.keep_map:
+            self.last_spatial_map = spatial.detach()
         y = y * spatial
         return x + self.gamma * (y - x)
+
+
+@contextlib.contextmanager
+def record_attention(model: nn.Module) -> Iterator[list[CBAM]]:
+    """Within the block, every CBAM block of ``model`` keeps its latest spatial map (``last_spatial_map``); yields
+    the blocks. On exit the maps are dropped and recording is off again."""
+    blocks = [m for m in model.modules() if isinstance(m, CBAM)]
+    for b in blocks:
+        b.keep_map = True
+    try:
+        yield blocks
+    finally:
+        for b in blocks:
+            b.keep_map, b.last_spatial_map = False, None
 
 
 class SqueezeExcite(nn.Module):

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 import time
 
 import torch
 from torch import nn
+
+log = logging.getLogger(__name__)
 
 
 def _input_chans(model: nn.Module, in_chans: int | None) -> int:
@@ -74,3 +77,13 @@ def measure_latency(
         "images_per_s": batch_size / median,
         "batch_size": batch_size,
     }
+
+
+def model_extra(model: nn.Module, image_size: int, in_chans: int) -> dict:
+    """Parameter count and FLOPs per image, for reports and ``ferkit compare``."""
+    extra = {"params": count_parameters(model)}
+    try:
+        extra["flops"] = count_flops(model, image_size, in_chans)
+    except Exception as err:  # noqa: BLE001 - FLOPs are informative only; a counter failure must not lose a run
+        log.warning("could not count FLOPs: %s", err)
+    return extra

@@ -7,33 +7,14 @@ from pathlib import Path
 
 import torch
 
-from ferkit.training.data import build_eval_loader
+from ferkit.data.loaders import build_eval_loader
+from ferkit.evaluation.calibration import calibration_extra
+from ferkit.models.stats import model_extra
 from ferkit.training.engine import evaluate
 
+__all__ = ["calibration_extra", "finalize_run", "model_extra"]  # calibration_extra, model_extra: re-exported
+
 log = logging.getLogger(__name__)
-
-
-def model_extra(model, image_size: int, in_chans: int) -> dict:
-    """Parameter count and FLOPs per image, for reports and ``ferkit compare``."""
-    from ferkit.models import count_flops, count_parameters
-
-    extra = {"params": count_parameters(model)}
-    try:
-        extra["flops"] = count_flops(model, image_size, in_chans)
-    except Exception as err:  # noqa: BLE001 - FLOPs are informative only; a counter failure must not lose a run
-        log.warning("could not count FLOPs: %s", err)
-    return extra
-
-
-def calibration_extra(logits, y, temperature: float | None) -> tuple:
-    """Uncalibrated probabilities of ``logits`` and the ECE before/after ``temperature`` for a report's ``extra``."""
-    from ferkit.evaluation import expected_calibration_error, softmax
-
-    probs = softmax(logits)
-    extra = {"temperature": temperature, "ece_before_temperature": float(expected_calibration_error(probs, y))}
-    if temperature is not None:
-        extra["ece_after_temperature"] = float(expected_calibration_error(softmax(logits, temperature), y))
-    return probs, extra
 
 
 def finalize_run(cfg, prep, run_dir: Path, val_loader, device: torch.device, criterion, history: list[dict]) -> dict | None:

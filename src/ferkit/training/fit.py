@@ -21,7 +21,7 @@ import torch
 
 from ferkit.config import TrainConfig, save_config
 from ferkit.training import distributed as dist_utils
-from ferkit.training.data import build_eval_loader
+from ferkit.data.loaders import build_eval_loader
 from ferkit.training.engine import evaluate, train_one_epoch
 from ferkit.training.optim import build_criterion, build_optimizer, build_scheduler
 from ferkit.training.setup import (configure_torch, prepare, resolve_amp, resolve_device, resolve_run_dir,
@@ -289,8 +289,9 @@ def _hard(arrays):
     """Arrays with soft labels dropped (loss.soft_targets=false): hard targets are their argmax where needed."""
     from dataclasses import replace
 
-    labels = np.where(arrays.labels >= 0, arrays.labels, np.asarray(arrays.soft_labels).argmax(1))
-    return replace(arrays, labels=labels, soft_labels=None)
+    from ferkit.data import hard_labels
+
+    return replace(arrays, labels=hard_labels(arrays.labels, arrays.soft_labels), soft_labels=None)
 
 
 def _summary(report: dict | None) -> dict | None:
