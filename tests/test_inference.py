@@ -183,7 +183,7 @@ def test_bad_constructor_arguments(ckpt, monkeypatch, tmp_path):
     import ferkit.inference.backends as backends
 
     monkeypatch.setattr(backends, "DEFAULT_MODEL_DIR", tmp_path / "none")
-    with pytest.raises(FileNotFoundError, match="No default model is bundled"):
+    with pytest.raises(FileNotFoundError, match="default model is missing"):
         EmotionRecognizer()
     with pytest.raises(ValueError, match="auto, blazeface, centerface, haar, none"):
         EmotionRecognizer(ckpt, detector="mtcnn")

@@ -145,7 +145,7 @@ def test_model_resolution_errors(tmp_path, monkeypatch):
     import ferkit.inference.backends as backends
 
     monkeypatch.setattr(backends, "DEFAULT_MODEL_DIR", tmp_path / "assets" / "default")
-    with pytest.raises(FileNotFoundError, match="No default model is bundled.*model=PATH"):
+    with pytest.raises(FileNotFoundError, match="default model is missing.*model=PATH"):
         resolve_model_path(None)
     with pytest.raises(FileNotFoundError, match="does not exist"):
         resolve_model_path(tmp_path / "nope")

@@ -8,7 +8,7 @@ import argparse
 def add_parser(subparsers) -> None:
     parser = subparsers.add_parser("export", help="export a checkpoint to ONNX (fp32/int8) or TorchScript, checked vs torch")
     parser.add_argument("--model", required=True, help="checkpoint folder (model.safetensors + model.json)")
-    parser.add_argument("--format", default="onnx", choices=("onnx", "torchscript"))
+    parser.add_argument("--format", default="onnx", choices=("onnx", "torchscript"), help="export format")
     parser.add_argument("--int8", action="store_true", help="static int8 quantisation (ONNX Runtime, QDQ)")
     parser.add_argument("--out", default=None,
                         help="output file (default: beside the checkpoint: model.onnx, model.int8.onnx, model.torchscript.pt)")
@@ -21,7 +21,9 @@ def add_parser(subparsers) -> None:
 
 def _export(args: argparse.Namespace) -> int:
     from ferkit.export import export_model
+    from ferkit.extras import require
 
+    require("ferkit export", "torch", "onnx")
     result = export_model(args.model, args.format, args.out, int8=args.int8, calib_data=args.calib_data,
                           num_check=args.num_check)
     print(f"wrote {result.path} ({result.format}; labels {', '.join(result.metadata['labels'])}; "

@@ -1,6 +1,7 @@
 """`ferkit predict SOURCE`: emotions per face in an image, folder, glob, video or webcam (thin shim over
 EmotionRecognizer.iter_predict and the writers in ferkit.inference.outputs).
 
+``--json -`` / ``--csv -`` write the results to stdout; the console table and notes then go to stderr.
 Exit codes: 0 all inputs read, 3 some inputs unreadable (the rest were processed and written), 2 an error."""
 
 from __future__ import annotations
@@ -21,8 +22,9 @@ def add_parser(subparsers) -> None:
                    help="classifier backend (default auto: ONNX Runtime on CPU when installed)")
     p.add_argument("--device", default="cpu", help="torch device for --backend torch (cpu, cuda)")
     p.add_argument("--top-k", type=int, default=1, help="also list the next k-1 classes per face")
-    p.add_argument("--json", default=None, metavar="PATH", help="write all results as JSON")
-    p.add_argument("--csv", default=None, metavar="PATH", help="write one row per frame and face (with timestamps)")
+    p.add_argument("--json", default=None, metavar="PATH", help="write all results as JSON ('-': to stdout)")
+    p.add_argument("--csv", default=None, metavar="PATH",
+                   help="write one row per frame and face, with timestamps ('-': to stdout)")
     p.add_argument("--save", default=None, metavar="DIR",
                    help="save annotated images / videos (box, label, confidence bar) and, for videos, timeline PNGs")
     p.add_argument("--smoothing", default="auto",
@@ -30,16 +32,18 @@ def add_parser(subparsers) -> None:
     p.add_argument("--detect-every", type=int, default=1, metavar="N",
                    help="video: run the detector every N frames and reuse the boxes in between (default 1)")
     p.add_argument("--batch-size", type=int, default=64, help="faces per classifier batch")
-    p.add_argument("--limit", type=int, default=None, help="stop each video/webcam after this many frames")
+    p.add_argument("--limit", type=int, default=None, help="stop each video/webcam after this many frames (default: all)")
     p.add_argument("--max-rows", type=int, default=40, help="rows of the console table (all rows go to --csv/--json)")
     p.set_defaults(func=_predict)
 
 
 def _predict(args: argparse.Namespace) -> int:
+    import functools
     from pathlib import Path
 
     from tqdm import tqdm
 
+    from ferkit.extras import install_hint, is_installed
     from ferkit.inference import EmotionRecognizer
     from ferkit.inference.outputs import (
         AnnotatedWriter, count_source_frames, format_table, summarize_tracks, write_csv, write_json)
@@ -48,8 +52,12 @@ def _predict(args: argparse.Namespace) -> int:
 
     if args.top_k < 1:
         raise ValueError(f"--top-k must be >= 1, got {args.top_k}.")
+    if args.json == "-" and args.csv == "-":
+        raise ValueError("--json - and --csv - both ask for stdout; send one of them to a file.")
+    # With results on stdout, everything else goes to stderr so stdout stays valid JSON / CSV.
+    say = functools.partial(print, file=sys.stderr if "-" in (args.json, args.csv) else sys.stdout)
     for path in (args.json, args.csv):  # fail before the model loads, not after the last frame
-        if path:
+        if path and path != "-":
             check_writable(path)
     if args.save:
         check_writable(args.save, folder=True)
@@ -73,29 +81,35 @@ def _predict(args: argparse.Namespace) -> int:
         bar.close()
         if writer:
             writer.close()
-    print(format_table(frames, args.top_k, args.max_rows))
+    say(format_table(frames, args.top_k, args.max_rows))
     for source in sorted(streams):
         tracks = summarize_tracks([f for f in frames if f.source == source])
         for tid, t in sorted(tracks.items()):
-            print(f"{source} face #{tid}: {t['frames']} frames, {t['start']:.2f}-{t['end']:.2f} s, mostly {t['label']}")
-        if args.save:
+            say(f"{source} face #{tid}: {t['frames']} frames, {t['start']:.2f}-{t['end']:.2f} s, mostly {t['label']}")
+        if args.save and not is_installed("matplotlib"):
+            say(f"no timeline PNG for {source}: it needs matplotlib (`{install_hint('matplotlib')}`)")
+        elif args.save:
             png = save_timeline([f for f in frames if f.source == source],
                                 Path(args.save) / f"{Path(source.replace(':', '_')).stem}_timeline.png", rec.labels)
             if png:
-                print(f"wrote {png}")
+                say(f"wrote {png}")
     bad = [f for f in frames if f.error]
     no_face = [f for f in frames if not f.error and not f.faces]
     n_faces = sum(len(f.faces) for f in frames)
-    print(f"{len(frames)} frame(s), {n_faces} face(s); no face in {len(no_face)}; unreadable: {len(bad)}"
-          f" [model {rec.model_info['arch']}, backend {rec.model_info['backend']}, detector {rec.model_info['detector']}]")
+    say(f"{len(frames)} frame(s), {n_faces} face(s); no face in {len(no_face)}; unreadable: {len(bad)}"
+        f" [model {rec.model_info['arch']}, backend {rec.model_info['backend']}, detector {rec.model_info['detector']}]")
     for f in bad:
-        print(f"  unreadable: {f.source}: {f.error}")
+        say(f"  unreadable: {f.source}: {f.error}")
     if args.json:
-        print(f"wrote {write_json(frames, args.json, {'model': rec.model_info})}")
+        path = write_json(frames, args.json, {"model": rec.model_info})
+        if args.json != "-":
+            say(f"wrote {path}")
     if args.csv:
-        print(f"wrote {write_csv(frames, args.csv, args.top_k)}")
+        path = write_csv(frames, args.csv, args.top_k)
+        if args.csv != "-":
+            say(f"wrote {path}")
     if writer and writer.written:
-        print(f"wrote {len(writer.written)} annotated file(s) to {args.save}")
+        say(f"wrote {len(writer.written)} annotated file(s) to {args.save}")
     if bad:
         print(f"ferkit predict: {len(bad)} of {len(frames)} input(s) could not be read (listed above); exit code 3",
               file=sys.stderr)

@@ -1,4 +1,5 @@
-"""`ferkit train CONFIG.yaml [key=value ...] [--resume RUN|auto] [--out DIR]`: a thin shim over ferkit.training.fit."""
+"""`ferkit train CONFIG.yaml [key=value ...] [--resume RUN|auto] [--out DIR] [--name NAME]`: a thin shim over
+ferkit.training.fit. ``key=value`` overrides may come before or after the options."""
 
 from __future__ import annotations
 
@@ -9,17 +10,20 @@ def add_parser(subparsers) -> None:
     parser = subparsers.add_parser("train", help="train a model from a YAML recipe (configs/*.yaml)")
     parser.add_argument("config", help="YAML recipe, e.g. configs/rafdb_mobilenet_v3_small_cpu.yaml")
     parser.add_argument("overrides", nargs="*", metavar="KEY=VALUE",
-                        help="dotted overrides, e.g. stages.1.lr=1e-5 data.batch_size=64")
+                        help="dotted overrides, before or after the options, e.g. stages.1.lr=1e-5 data.batch_size=64")
     parser.add_argument("--resume", default=None, metavar="RUN_DIR|auto",
                         help="continue a stopped run from its last completed epoch ('auto': the newest run in out_dir)")
     parser.add_argument("--out", default=None, help="parent folder of run folders (same as out_dir=...)")
     parser.add_argument("--name", default=None, help="run folder name (same as name=...)")
     parser.add_argument("--no-progress", action="store_true", help="no per-epoch progress bars")
-    parser.set_defaults(func=_train)
+    parser.set_defaults(func=_train, intermixed="overrides")
 
 
 def _train(args: argparse.Namespace) -> int:
     from ferkit.config import load_config
+    from ferkit.extras import require
+
+    require("ferkit train", "torch", "torchvision", "sklearn", "scipy", "matplotlib")
     from ferkit.training import fit
 
     overrides = list(args.overrides)

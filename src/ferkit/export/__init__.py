@@ -143,7 +143,7 @@ def read_torchscript(path: str | Path):
         module = torch.jit.load(str(path), map_location="cpu", _extra_files=extra)
     if not extra["model.json"]:
         raise ValueError(f"{path} has no ferkit metadata (model.json); export it with `ferkit export`.")
-    from ferkit.models.checkpoint import check_metadata
+    from ferkit.metadata import check_metadata
 
     try:
         meta = json.loads(extra["model.json"])

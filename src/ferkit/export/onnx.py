@@ -10,10 +10,8 @@ import warnings
 from pathlib import Path
 
 import numpy as np
-import torch
-from torch import nn
 
-from ferkit.models.checkpoint import check_metadata
+from ferkit.metadata import check_metadata
 
 logger = logging.getLogger(__name__)
 
@@ -22,10 +20,11 @@ INPUT_NAME, OUTPUT_NAME = "input", "logits"
 OPSET = 17
 
 
-def model_bytes(model: nn.Module, meta: dict, opset: int = OPSET) -> bytes:
-    """Serialised ONNX graph of ``model`` (input N x C x S x S float32 -> logits N x K, dynamic batch) with
+def model_bytes(model, meta: dict, opset: int = OPSET) -> bytes:
+    """Serialised ONNX graph of torch ``model`` (input N x C x S x S float32 -> logits N x K, dynamic batch) with
     ``meta`` stored as JSON under metadata key ``"ferkit"``."""
     import onnx
+    import torch  # here, not at the top: read_onnx_metadata serves torch-free prediction
 
     size, chans = int(meta["image_size"]), int(meta["in_chans"])
     dummy = torch.zeros(2, chans, size, size)

@@ -2,7 +2,8 @@
 
 ``load_classifier(model, backend)`` resolves the model (``None`` = the packaged default; a checkpoint folder or
 model.safetensors; an exported model.onnx; a TorchScript .pt) and picks the backend: ``auto`` uses ONNX Runtime
-on CPU whenever it is installed (an exported .onnx as is; a checkpoint converted in memory), torch otherwise.
+on CPU (an exported .onnx as is; a checkpoint converted in memory), torch otherwise. The packaged default ships
+both ``model.onnx`` and the checkpoint: ``auto``/``onnx`` read the .onnx, so a base install never imports torch.
 """
 
 from __future__ import annotations
@@ -12,9 +13,12 @@ from pathlib import Path
 
 import numpy as np
 
+from ferkit.extras import MissingExtraError, is_installed, require, torch_available
+
 logger = logging.getLogger(__name__)
 
 BACKENDS: tuple[str, ...] = ("auto", "torch", "onnx")
+EXPORT_SUFFIXES = (".onnx", ".pt", ".pth", ".torchscript")
 DEFAULT_MODEL_DIR = Path(__file__).resolve().parents[1] / "assets" / "default"
 
 
@@ -26,9 +30,15 @@ def softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
 
 
 def onnxruntime_available() -> bool:
-    import importlib.util
+    return is_installed("onnxruntime")
 
-    return importlib.util.find_spec("onnxruntime") is not None
+
+def torch_checkpoint(model, path: Path) -> Path | None:
+    """The checkpoint torch-only features (``explain``) load for ``model``: the packaged default's folder when
+    ``model`` is None, else ``path`` unless it is an exported file; None when there is none."""
+    if model is None:
+        return DEFAULT_MODEL_DIR if (DEFAULT_MODEL_DIR / "model.safetensors").is_file() else None
+    return None if path.suffix.lower() in EXPORT_SUFFIXES else path
 
 
 class TorchBackend:
@@ -73,15 +83,20 @@ class OnnxBackend:
         return softmax(logits, self.temperature)
 
 
-def resolve_model_path(model) -> Path:
-    """``None`` -> the packaged default model folder (clear error when none ships); else the path, which must exist."""
+def resolve_model_path(model, backend: str = "auto", device: str = "cpu") -> Path:
+    """``None`` -> the packaged default: its ``model.onnx`` for ``onnx``, and for ``auto`` on CPU (or without torch),
+    else its checkpoint folder. Any other ``model`` is returned as a path, which must exist."""
     if model is None:
-        if not (DEFAULT_MODEL_DIR / "model.safetensors").is_file():
-            raise FileNotFoundError(
-                f"No default model is bundled with this ferkit install ({DEFAULT_MODEL_DIR} is empty); pass "
-                "model=PATH (a checkpoint folder, model.safetensors, or an exported model.onnx), e.g. "
-                "`ferkit predict photo.jpg --model runs/fercnet_s/best`.")
-        return DEFAULT_MODEL_DIR
+        onnx_file, checkpoint = DEFAULT_MODEL_DIR / "model.onnx", DEFAULT_MODEL_DIR / "model.safetensors"
+        prefer_onnx = backend == "onnx" or (backend == "auto" and (str(device) == "cpu" or not torch_available()))
+        if onnx_file.is_file() and (prefer_onnx or not checkpoint.is_file()):
+            return onnx_file
+        if checkpoint.is_file():
+            return DEFAULT_MODEL_DIR
+        raise FileNotFoundError(
+            f"The default model is missing from this ferkit install ({DEFAULT_MODEL_DIR} has no model.onnx or "
+            "model.safetensors); reinstall ferkit, or pass model=PATH (a checkpoint folder, model.safetensors, or an "
+            "exported model.onnx), e.g. `ferkit predict photo.jpg --model runs/fercnet_s/best`.")
     path = Path(model)
     if not path.exists():
         raise FileNotFoundError(f"Model {path} does not exist; pass a checkpoint folder (model.safetensors + "
@@ -93,7 +108,7 @@ def load_classifier(model=None, backend: str = "auto", device: str = "cpu"):
     """Return ``(backend_callable, metadata, path)`` for ``model`` with ``backend`` in ``BACKENDS``."""
     if backend not in BACKENDS:
         raise ValueError(f"Unknown backend {backend!r}; choose one of {list(BACKENDS)}.")
-    path = resolve_model_path(model)
+    path = resolve_model_path(model, backend, device)
     suffix = path.suffix.lower()
     if suffix == ".onnx":
         if backend == "torch":
@@ -105,10 +120,16 @@ def load_classifier(model=None, backend: str = "auto", device: str = "cpu"):
     if suffix in (".pt", ".pth", ".torchscript"):
         if backend == "onnx":
             raise ValueError(f"{path} is a TorchScript export; use backend='torch' or pass the .onnx export.")
+        require(f"The TorchScript model {path}", "torch")
         from ferkit.export import read_torchscript
 
         module, meta = read_torchscript(path)
         return TorchBackend(module, meta, device), meta, path
+    if not torch_available():
+        exported = (path.parent if path.is_file() else path) / "model.onnx"
+        alt = f"pass its export {exported}" if exported.is_file() else "pass an exported .onnx (ferkit export)"
+        raise MissingExtraError(f"{path} is a torch checkpoint and torch is not installed; {alt} instead, or install "
+                                "torch with `pip install 'ferkit[train]'`.", name="torch")
     from ferkit.models import load_model
 
     net, meta = load_model(path, device="cpu")

@@ -7,6 +7,8 @@ import csv
 import json
 import logging
 import os
+import sys
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -50,25 +52,36 @@ def frame_rows(fr: FrameResult, top_k: int = 1) -> list[dict]:
     return rows
 
 
+@contextmanager
+def _open_text(path: str | os.PathLike):
+    """A text file to write (parent folders created), or stdout for ``"-"``."""
+    if str(path) == "-":
+        yield sys.stdout
+        sys.stdout.flush()
+        return
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        yield f
+
+
 def write_csv(frames: list[FrameResult], path: str | os.PathLike, top_k: int = 1) -> Path:
+    """One row per frame and face (``frame_rows``) to ``path`` ("-" = stdout)."""
     rows = [r for fr in frames for r in frame_rows(fr, top_k)]
     fields: list[str] = []
     for r in rows:
         fields += [k for k in r if k not in fields]
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w", newline="", encoding="utf-8") as f:
+    with _open_text(path) as f:
         writer = csv.DictWriter(f, fieldnames=fields, restval="")
         writer.writeheader()
         writer.writerows(rows)
-    return path
+    return Path(path)
 
 
 def write_json(frames: list[FrameResult], path: str | os.PathLike, extra: dict | None = None) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps({**(extra or {}), "frames": [fr.to_dict() for fr in frames]}, indent=1) + "\n")
-    return path
+    """``{**extra, "frames": [...]}`` to ``path`` ("-" = stdout)."""
+    with _open_text(path) as f:
+        f.write(json.dumps({**(extra or {}), "frames": [fr.to_dict() for fr in frames]}, indent=1) + "\n")
+    return Path(path)
 
 
 def format_table(frames: list[FrameResult], top_k: int = 1, max_rows: int = 40) -> str:

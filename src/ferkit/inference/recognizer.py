@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
-from pathlib import Path
 
 import numpy as np
 
+from ferkit.extras import require, torch_available
 from ferkit.faces.crop import CropSpec, crop_face, to_model_input
 from ferkit.faces.detectors import create_detector
-from ferkit.inference.backends import load_classifier
+from ferkit.inference.backends import load_classifier, torch_checkpoint
 from ferkit.inference.prefetch import prefetch
 from ferkit.inference.results import FaceResult, FrameResult
 from ferkit.inference.sources import Frame, is_webcam, iter_frames
@@ -42,6 +42,7 @@ class EmotionRecognizer:
         if batch_size < 1 or detect_every < 1:
             raise ValueError(f"batch_size and detect_every must be >= 1, got {batch_size} and {detect_every}.")
         self.backend, self.metadata, self._path = load_classifier(model, backend, device)
+        self._checkpoint = torch_checkpoint(model, self._path)  # what explain() loads (None: an exported file)
         self._torch_model = None  # loaded on the first explain() call
         self.detector = (create_detector(detector, threshold=det_threshold, min_face=min_face, max_side=det_size)
                          if isinstance(detector, str) else detector)
@@ -82,21 +83,24 @@ class EmotionRecognizer:
         return np.concatenate(out)
 
     # -- prediction ---------------------------------------------------------------------------------------------
-    def predict(self, source, limit: int | None = None, keep_images: bool = False) -> list[FrameResult]:
+    def predict(self, source, limit: int | None = None, keep_images: bool = False,
+                color: str = "rgb") -> list[FrameResult]:
         """All results of :meth:`iter_predict` as a list (one FrameResult per frame)."""
-        return list(self.iter_predict(source, limit=limit, keep_images=keep_images))
+        return list(self.iter_predict(source, limit=limit, keep_images=keep_images, color=color))
 
-    def iter_predict(self, source, limit: int | None = None, keep_images: bool = False) -> Iterator[FrameResult]:
-        """Yield one FrameResult per frame of ``source`` (see ``iter_frames``), in order.
+    def iter_predict(self, source, limit: int | None = None, keep_images: bool = False,
+                     color: str = "rgb") -> Iterator[FrameResult]:
+        """Yield one FrameResult per frame of ``source`` (see ``iter_frames``), in order: the streaming API.
 
         Faces of up to ``batch_size`` frames are classified together; webcam frames are flushed one by one.
-        ``limit`` caps frames per video/webcam; ``keep_images`` keeps each frame on its result for ``plot()``.
+        ``limit`` caps frames per video/webcam; ``keep_images`` keeps each frame on its result for ``plot()``;
+        ``color`` is the channel order of numpy inputs: "rgb", or "bgr" for frames from cv2.imread/VideoCapture.
         """
         trackers: dict[str, FaceTracker] = {}
         last_dets: dict[str, list] = {}
         pending: list[tuple[Frame, list, list]] = []
         n_faces = 0
-        frames = iter_frames(source, limit)
+        frames = iter_frames(source, limit, color)
         for frame in frames if is_webcam(source) else prefetch(frames):
             dets = [] if frame.image is None else self._detect(frame, last_dets)
             crops = [self.crop(frame.image, d) for d in dets]
@@ -141,18 +145,24 @@ class EmotionRecognizer:
                            frame.image if keep_images else None)
 
     # -- explanations -------------------------------------------------------------------------------------------
+    @property
+    def can_explain(self) -> bool:
+        """Whether :meth:`explain` works here: a torch checkpoint is at hand and torch is installed."""
+        return self._checkpoint is not None and torch_available()
+
     def explain(self, image, method: str = "auto") -> list[dict]:
         """Per face of ``image`` (any single-frame source): {box, label, score, method, heatmap HxW in [0, 1] at
         crop size, overlay RGB}. ``method``: "cbam" (CBAM spatial attention), "gradcam", or "auto"."""
         from ferkit.inference.explain import explain_crops
 
         if self._torch_model is None:
-            if Path(self._path).suffix.lower() in (".onnx", ".pt", ".pth", ".torchscript"):
+            if self._checkpoint is None:
                 raise ValueError(f"explain() needs the torch model; {self._path} is an exported file. Pass the "
                                  "checkpoint folder (model.safetensors + model.json) instead.")
+            require("explain() (attention maps)", "torch")
             from ferkit.models import load_model
 
-            self._torch_model, _ = load_model(self._path, self.device)
+            self._torch_model, _ = load_model(self._checkpoint, self.device)
         frame = next(iter(iter_frames(image, limit=1)))
         if frame.image is None:
             raise ValueError(f"Cannot explain {frame.source}: {frame.error}")

@@ -1,8 +1,11 @@
 """Result objects of ``EmotionRecognizer.predict``: one ``FrameResult`` per frame holding one ``FaceResult`` per
-face, each with ``to_dict()``; ``FrameResult.plot()`` draws boxes, labels and a confidence bar."""
+face, each with ``to_dict()``; ``FrameResult.plot()`` draws boxes, labels and a confidence bar; ``to_pandas(frames)``
+makes a DataFrame of one row per face; in a notebook a FrameResult shows as a small table."""
 
 from __future__ import annotations
 
+import html
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -59,6 +62,27 @@ class FrameResult:
                 "image_size": list(self.image_size) if self.image_size else None, "error": self.error,
                 "faces": [f.to_dict() for f in self.faces]}
 
+    def to_pandas(self):
+        """This frame's faces as a pandas DataFrame, one row per face (see ``to_pandas``)."""
+        return to_pandas([self])
+
+    def _repr_html_(self) -> str:
+        """A small table for Jupyter: one row per face with its box, label, score and top-3 classes."""
+        where = f"{html.escape(self.source)}, frame {self.frame_index}"
+        if self.timestamp is not None:
+            where += f" ({self.timestamp:.2f} s)"
+        if self.error:
+            return f"<p><b>{where}</b>: unreadable: {html.escape(self.error)}</p>"
+        size = f", {self.image_size[0]}x{self.image_size[1]}" if self.image_size else ""
+        rows = "".join(
+            f"<tr><td>{i if face.track_id is None else f'#{face.track_id}'}</td><td>{', '.join(map(str, face.box))}"
+            f"</td><td>{html.escape(face.label)}</td><td>{face.score:.2f}</td>"
+            f"<td>{html.escape(' '.join(f'{lab} {p:.2f}' for lab, p in face.top(3)))}</td></tr>"
+            for i, face in enumerate(self.faces))
+        head = "<tr><th>face</th><th>box (x1, y1, x2, y2)</th><th>label</th><th>score</th><th>top 3</th></tr>"
+        body = f"<table>{head}{rows}</table>" if self.faces else "<p>no face found</p>"
+        return f"<div><b>{where}{size}</b>: {len(self.faces)} face(s){body}</div>"
+
     def plot(self, image: np.ndarray | None = None) -> np.ndarray:
         """The frame (``image`` or the one kept from prediction) as RGB with each face's box, label and a
         confidence bar drawn on it."""
@@ -66,6 +90,42 @@ class FrameResult:
         if img is None:
             raise ValueError(f"No image to draw on for {self.source}: pass image=..., or predict with keep_images=True.")
         return draw_faces(img, self.faces)
+
+
+TABLE_COLUMNS = ("source", "frame", "timestamp", "face", "track_id", "x1", "y1", "x2", "y2", "label", "score",
+                 "detection_score")
+
+
+def face_records(frames: Iterable[FrameResult]) -> list[dict]:
+    """One flat dict per face: ``TABLE_COLUMNS`` then ``p_<label>`` for every class. Frames without faces add none."""
+    records = []
+    for fr in frames:
+        for i, face in enumerate(fr.faces):
+            rec = {"source": fr.source, "frame": fr.frame_index, "timestamp": fr.timestamp, "face": i,
+                   "track_id": face.track_id, "x1": face.box[0], "y1": face.box[1], "x2": face.box[2],
+                   "y2": face.box[3], "label": face.label, "score": face.score,
+                   "detection_score": face.detection_score}
+            rec.update({f"p_{label}": p for label, p in face.probs.items()})
+            records.append(rec)
+    return records
+
+
+def to_pandas(frames: Iterable[FrameResult]):
+    """A pandas DataFrame of ``frames`` (e.g. ``EmotionRecognizer.predict``'s list), one row per face: source,
+    frame, timestamp, face, track_id, box x1..y2, label, score, detection_score and one ``p_<label>`` column per class.
+    Needs pandas (not a ferkit dependency)."""
+    try:
+        import pandas as pd
+    except ModuleNotFoundError as err:
+        from ferkit.extras import MissingExtraError
+
+        raise MissingExtraError("to_pandas() needs pandas, which is not installed; `pip install pandas`.",
+                                name="pandas") from err
+    frames = [frames] if isinstance(frames, FrameResult) else list(frames)
+    records = face_records(frames)
+    labels = list(frames[0].faces[0].probs) if records else []
+    df = pd.DataFrame.from_records(records, columns=[*TABLE_COLUMNS, *(f"p_{lab}" for lab in labels)])
+    return df.astype({"track_id": "Int64"})  # nullable: photos have no track id
 
 
 def draw_faces(image: np.ndarray, faces: list[FaceResult]) -> np.ndarray:

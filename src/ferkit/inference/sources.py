@@ -1,7 +1,7 @@
 """One dispatcher, ``iter_frames(source)``, turns any input into RGB frames.
 
 Sources: an image path, a folder (recursive), a glob, a video file, a webcam index (int or digit string),
-an ``np.ndarray`` (RGB HxWx3 or gray HxW uint8), a ``PIL.Image``, or a list of those. The recogniser only
+an ``np.ndarray`` (HxWx3 RGB, or BGR with ``color="bgr"``; gray HxW uint8), a ``PIL.Image``, or a list of those. The recogniser only
 ever sees ``Frame`` objects, so it never branches on the input type.
 """
 
@@ -24,6 +24,7 @@ VIDEO_EXTS = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", 
 # The detectors shrink a frame to a few hundred px long side first; thinner or longer strips round to 0 px there.
 MIN_SIDE = 8
 MAX_ASPECT = 50
+COLORS = ("rgb", "bgr")  # channel order of array inputs; files, videos and PIL images are always decoded to RGB
 IMAGE_ERRORS = ("not_an_image", "unsupported_format", "too_many_pixels", "too_small", "corrupt_image")
 
 
@@ -54,10 +55,19 @@ class Frame:
     error: str | None = None
 
 
-def to_rgb(image) -> np.ndarray:
-    """An ``np.ndarray`` (gray, RGB or RGBA uint8) or ``PIL.Image`` as a contiguous RGB uint8 HxWx3 array."""
+def check_color(color: str) -> str:
+    if color not in COLORS:
+        raise ValueError(f"color={color!r} is unknown; use 'rgb', or 'bgr' for arrays from cv2.imread / "
+                         "cv2.VideoCapture.")
+    return color
+
+
+def to_rgb(image, color: str = "rgb") -> np.ndarray:
+    """An ``np.ndarray`` (gray, RGB or RGBA uint8; BGR or BGRA with ``color="bgr"``) or ``PIL.Image`` as a
+    contiguous RGB uint8 HxWx3 array."""
     from PIL import Image
 
+    check_color(color)
     if isinstance(image, Image.Image):
         return pil_to_rgb(image)
     arr = np.asarray(image)
@@ -72,6 +82,8 @@ def to_rgb(image) -> np.ndarray:
         arr = arr[:, :, :3]
     if arr.ndim != 3 or arr.shape[2] != 3:
         raise ValueError(f"Image arrays must be HxW, HxWx3 (RGB) or HxWx4, got shape {arr.shape}.")
+    if color == "bgr":
+        arr = arr[:, :, ::-1]
     return np.ascontiguousarray(arr)
 
 
@@ -218,8 +230,9 @@ def _iter_file(path: Path, in_collection: bool, limit: int | None) -> Iterator[F
         yield Frame(None, str(path), error=str(err))
 
 
-def iter_frames(source, limit: int | None = None, _in_collection: bool = False) -> Iterator[Frame]:
-    """Yield ``Frame`` objects for any supported source (see module doc); ``limit`` caps frames per video/webcam.
+def iter_frames(source, limit: int | None = None, color: str = "rgb", _in_collection: bool = False) -> Iterator[Frame]:
+    """Yield ``Frame`` objects for any supported source (see module doc); ``limit`` caps frames per video/webcam;
+    ``color`` is the channel order of array inputs ("rgb", or "bgr" for OpenCV frames).
 
     Errors: FileNotFoundError for a missing path or an empty folder/glob; ValueError (``ImageError`` for images)
     for an unreadable, too small (``MIN_SIDE``) or too large image or an undecodable video given directly;
@@ -228,15 +241,16 @@ def iter_frames(source, limit: int | None = None, _in_collection: bool = False) 
     """
     from PIL import Image
 
+    check_color(color)
     if isinstance(source, (list, tuple)):
         for i, item in enumerate(source):
-            for frame in iter_frames(item, limit, _in_collection=True):
+            for frame in iter_frames(item, limit, color, _in_collection=True):
                 if frame.source == "<array>":
                     frame.source, frame.index = f"<array {i}>", i
                 yield frame
     elif isinstance(source, (np.ndarray, Image.Image)):
         try:
-            image = to_rgb(source)
+            image = to_rgb(source, color)
             check_image_size(image.shape[1], image.shape[0], "<array>")
         except ValueError as err:
             if not _in_collection:
