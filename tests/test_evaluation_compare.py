@@ -14,11 +14,12 @@ from ferkit.evaluation.plots import stage_boundaries
 CLASSES = ["a", "b", "c"]
 
 
-def _reports():
+def _reports(weak_latency=None, session="s1"):
+    timing = {"latency_session": session, "latency_runs": 50, "latency_threads": 2}
     good = compute_report([0, 0, 1, 1, 2, 2], [0, 0, 1, 1, 2, 0], CLASSES, name="big",
-                          extra={"params": 11_200_000, "flops": 1.8e9, "latency_ms": 4.25})
+                          extra={"params": 11_200_000, "flops": 1.8e9, "latency_ms": 4.25, **timing})
     weak = compute_report([0, 0, 1, 1, 2, 2], [0, 1, 1, 1, 2, 0], CLASSES, name="small",
-                          extra={"params": 300_000})
+                          extra={"params": 300_000, "latency_ms": weak_latency, "latency_session": "s1"})
     return good, weak
 
 
@@ -27,18 +28,28 @@ def _rows(md: str) -> list[list[str]]:
 
 
 def test_table_keeps_order_and_values():
-    good, weak = _reports()
+    good, weak = _reports(weak_latency=1.5)
     table = compare_reports([weak, good])
     md = table.to_markdown()
     header = md.splitlines()[0]
     assert header.startswith("| run | accuracy | macro precision | macro recall | macro F1 | weighted F1 | n |")
     assert "params (M)" in header and "FLOPs (G)" in header and "CPU latency ms/face" in header
-    rows = _rows(md)
+    rows = _rows(md.split("\n\n")[0])
     assert [r[0] for r in rows] == ["small", "big"]  # as given, not sorted by score
     assert rows[0][1] == "0.6667" and rows[1][1] == "0.8333"
     assert rows[0][4] == f"{(0.5 + 0.8 + 2 / 3) / 3:.4f}"
     assert rows[1][7:] == ["11.20", "1.800", "4.25"]
-    assert rows[0][7:] == ["0.30", "–", "–"]  # missing extras shown as a dash
+    assert rows[0][7:] == ["0.30", "–", "1.50"]  # missing extras shown as a dash
+    assert "one session" in md
+
+
+@pytest.mark.parametrize("weak_latency,session", [(None, "s1"), (1.5, "s2")])
+def test_latency_from_different_sessions_is_left_out(weak_latency, session):
+    good, weak = _reports(weak_latency, session)
+    table = compare_reports([weak, good])
+    md = table.to_markdown()
+    assert "CPU latency ms/face" not in md.splitlines()[0] and "CPU latency left out" in md
+    assert all(r["latency_ms"] is None for r in table.rows) and table.to_dict()["notes"]
     assert table.per_class_f1["small"]["b"] == pytest.approx(0.8)
 
 

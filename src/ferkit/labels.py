@@ -8,6 +8,9 @@ never changes meaning when contempt is kept.
 from __future__ import annotations
 
 import difflib
+from collections.abc import Sequence
+
+import numpy as np
 
 EMOTIONS: tuple[str, ...] = ("angry", "disgust", "fear", "happy", "neutral", "sad", "surprise")
 CONTEMPT = "contempt"
@@ -88,3 +91,12 @@ def label_index(name: str, classes: tuple[str, ...] = EMOTIONS) -> int:
             "pass include_contempt=True to keep contempt as an 8th class."
         )
     return classes.index(canon)
+
+
+def map_classes(classes: Sequence[str], model_labels: Sequence[str]) -> np.ndarray:
+    """Dataset class index -> model class index, matched by canonical name (-1 where the model lacks the class).
+
+    The one place a dataset's classes meet a model's labels (evaluation with and without face detection).
+    """
+    model_idx = {canonical_emotion(name): i for i, name in enumerate(model_labels)}
+    return np.array([model_idx.get(canonical_emotion(c), -1) for c in classes], dtype=np.int64)

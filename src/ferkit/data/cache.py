@@ -134,12 +134,12 @@ def arrays_in_memory(dataset: FERDataset, image_size: int, channels: int, worker
 
 
 def decode_arrays(ds: FERDataset, image_size: int, channels: int, cache: bool = True, cache_dir=None,
-                  crop: str = "template") -> CachedArrays:
-    """``ds`` decoded at ``image_size``/``channels`` with ``crop``: through the on-disk cache, or in memory when
-    ``cache`` is off."""
+                  crop: str = "template", workers: int | None = None) -> CachedArrays:
+    """``ds`` decoded at ``image_size``/``channels`` with ``crop`` (``workers`` decoder processes): through the
+    on-disk cache, or in memory when ``cache`` is off."""
     if cache:
-        return load_cached_arrays(ds, image_size, channels, cache_dir=cache_dir, crop=crop)
-    return arrays_in_memory(ds, image_size, channels, crop=crop)
+        return load_cached_arrays(ds, image_size, channels, cache_dir=cache_dir, workers=workers, crop=crop)
+    return arrays_in_memory(ds, image_size, channels, workers=workers, crop=crop)
 
 
 def concat_arrays(parts: list[CachedArrays]) -> CachedArrays:

@@ -34,6 +34,7 @@ class ComparisonTable:
     rows: list[dict[str, Any]]
     classes: list[str]
     per_class_f1: dict[str, dict[str, float]] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
 
     def columns(self) -> list[tuple[str, str, float, int]]:
         """The optional columns present in at least one row."""
@@ -49,10 +50,10 @@ class ComparisonTable:
                     fmt(r["macro_f1"]), fmt(r["weighted_f1"]), r["n"]]
             line += [fmt(None if r.get(k) is None else r[k] * scale, d) for k, _, scale, d in opt]
             body.append(line)
-        return md_table(header, body)
+        return md_table(header, body) + "".join(f"\n\n{note}" for note in self.notes)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"rows": self.rows, "classes": self.classes, "per_class_f1": self.per_class_f1}
+        return {"rows": self.rows, "classes": self.classes, "per_class_f1": self.per_class_f1, "notes": self.notes}
 
     def save(self, out_dir: str | Path) -> dict[str, Path]:
         """Write comparison.md, comparison.json, comparison.png and comparison_per_class.png; return paths."""
@@ -106,7 +107,26 @@ def compare_reports(reports: Sequence[EvalReport], names: Sequence[str] | None =
             row[key] = float(value) if value is not None else None
         rows.append(row)
         per_class[name] = {c: m["f1"] for c, m in r.per_class.items()}
-    return ComparisonTable(rows=rows, classes=classes, per_class_f1=per_class)
+    notes = _drop_incomparable_latency(reports, rows)
+    return ComparisonTable(rows=rows, classes=classes, per_class_f1=per_class, notes=notes)
+
+
+def _drop_incomparable_latency(reports: Sequence[EvalReport], rows: list[dict[str, Any]]) -> list[str]:
+    """Latency is shown side by side only when every report carries one measured in the same session (same
+    process: machine, load and threads); otherwise the numbers are not comparable and the column is left out."""
+    timed = [r.extra.get("latency_ms") is not None for r in reports]
+    if not any(timed):
+        return []
+    sessions = {r.extra.get("latency_session") for r in reports}
+    if all(timed) and len(sessions) == 1 and None not in sessions:
+        threads = reports[0].extra.get("latency_threads")
+        return [f"CPU latency: batch 1, median of {reports[0].extra.get('latency_runs')} runs, {threads} threads, "
+                "all rows measured in one session."]
+    for row in rows:
+        row["latency_ms"] = None
+    return ["CPU latency left out: the reports were timed in different sessions (or some not at all), so the "
+            "numbers are not comparable. Time the models together, e.g. with evaluate_checkpoint(latency=True) "
+            "in one Python process, or with benchmarks/."]
 
 
 def _grouped_bars(groups: list[str], series: dict[str, list[float]], title: str, path: Path) -> Path:

@@ -98,12 +98,16 @@ def compute_report(
     loss: float | None = None,
     name: str | None = None,
     extra: dict[str, Any] | None = None,
+    averaged: Sequence[str] | None = None,
 ) -> EvalReport:
     """Compute an `EvalReport` from integer labels ``y_true`` and predictions ``y_pred`` (indices into ``classes``).
 
     Every class in ``classes`` gets a row even when absent from the data (precision/recall 0 then).
     ``probs`` (N x C, rows summing to 1) adds top-2/top-3 accuracy, NLL and ECE (15 bins).
     ``loss`` is stored as given (e.g. the mean training criterion on this split).
+    ``averaged`` names the classes the macro and weighted averages cover (default all): an extra prediction-only
+    column such as ``no_face`` stays in the rows and the confusion matrix but out of the averages (recorded in
+    ``extra["averaged_over"]``).
     """
     from sklearn.metrics import accuracy_score, confusion_matrix, precision_recall_fscore_support
 
@@ -119,10 +123,19 @@ def compute_report(
         c: {"precision": float(p[i]), "recall": float(r[i]), "f1": float(f[i]), "support": int(s[i])}
         for i, c in enumerate(classes)
     }
+    extra = dict(extra or {})
+    avg_labels = labels
+    if averaged is not None:
+        unknown = sorted(set(averaged) - set(classes))
+        if unknown or not averaged:
+            raise ValueError(f"averaged={list(averaged)} must be a non-empty subset of the classes {classes}.")
+        avg_labels = np.array([classes.index(c) for c in averaged])
+        if len(avg_labels) < len(classes):
+            extra["averaged_over"] = [str(c) for c in averaged]
     averages = {}
     for avg in ("macro", "weighted"):
         ap, ar, af, _ = precision_recall_fscore_support(
-            y_true, y_pred, labels=labels, average=avg, zero_division=0
+            y_true, y_pred, labels=avg_labels, average=avg, zero_division=0
         )
         averages[avg] = {"precision": float(ap), "recall": float(ar), "f1": float(af), "support": int(y_true.size)}
     cm = confusion_matrix(y_true, y_pred, labels=labels)
@@ -137,7 +150,7 @@ def compute_report(
         n=int(y_true.size),
         loss=None if loss is None else float(loss),
         name=name,
-        extra=dict(extra or {}),
+        extra=extra,
     )
     if probs is not None:
         _add_probability_metrics(report, np.asarray(probs, dtype=np.float64), y_true, y_pred)

@@ -4,7 +4,7 @@ objects, with IoU tracking and temporal smoothing for video. Entry point: ``Emot
 from __future__ import annotations
 
 from ferkit.inference.detect import DETECTORS, Detection, create_detector, list_detectors
-from ferkit.inference.evaluate import evaluate_with_detection
+from ferkit.inference.evaluate import evaluate_checkpoint, evaluate_with_detection
 from ferkit.inference.recognizer import EmotionRecognizer
 from ferkit.inference.results import FaceResult, FrameResult
 from ferkit.inference.sources import Frame, count_frames, iter_frames
@@ -21,6 +21,7 @@ __all__ = [
     "FrameResult",
     "count_frames",
     "create_detector",
+    "evaluate_checkpoint",
     "evaluate_with_detection",
     "iter_frames",
     "list_detectors",
