@@ -58,8 +58,8 @@ def load_splits(cfg: DataConfig, seed: int = 0) -> dict[str, FERDataset | None]:
     elif out["val"] is None and cfg.val_fraction > 0:
         parts = split_dataset(out["train"], {"train": 1 - cfg.val_fraction, "val": cfg.val_fraction}, seed)
         out["train"], out["val"] = parts["train"], parts["val"]
-    if cfg.max_per_class:
-        out = {k: None if d is None else first_per_class(d, cfg.max_per_class) for k, d in out.items()}
+    if cfg.max_per_class:  # train only: val and test stay whole, so a quick run still reports on the real test set
+        out["train"] = first_per_class(out["train"], cfg.max_per_class)
     for name, ds in out.items():
         if ds is not None:
             log.info("%s: %d images %s", name, len(ds), ds.class_counts())
