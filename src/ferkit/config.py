@@ -64,7 +64,7 @@ class DataConfig:
     workers: int = 0  # DataLoader workers; 0-2 on a small CPU
     cache: bool = True  # decoded-array cache (~/.cache/ferkit/arrays or $FERKIT_CACHE)
     cache_dir: str | None = None
-    max_per_class: int | None = None  # keep the first N images of each class in every split (quick runs, tests)
+    max_per_class: int | None = None  # keep the first N images of each class of train (quick runs); val/test whole
     extra_train: list[SourceConfig] = field(default_factory=list)  # mixed-dataset training
 
 
