@@ -49,7 +49,7 @@ class Parser(argparse.ArgumentParser):
         action = super().add_argument(*args, **kwargs)
         # argparse only expands the help it has: give a bare option one, so its default still shows.
         if action.help is None and action.option_strings and action.default not in (None, False, argparse.SUPPRESS):
-            action.help = "default: %(default)s"
+            action.help = "(default: %(default)s)"
         return action
 
 
@@ -65,16 +65,22 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    # A verb may name a list positional that also takes the words after its options ("ferkit train C --out X
-    # k=v"): argparse stops filling positionals at the first option, and parse_intermixed_args refuses subparsers.
+def parse_args(parser: argparse.ArgumentParser, argv: list[str] | None = None) -> argparse.Namespace:
+    """``parser.parse_args``, except that a verb's list positional named by ``intermixed`` also takes the words
+    after its options ("ferkit train C --out X k=v"): argparse stops filling positionals at the first option, and
+    parse_intermixed_args refuses subparsers."""
     args, extra = parser.parse_known_args(argv)
     tail = getattr(args, "intermixed", None)
     if extra and (tail is None or any(word.startswith("-") for word in extra)):
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     if extra:
         setattr(args, tail, list(getattr(args, tail)) + extra)
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parse_args(parser, argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s %(message)s")
     if not getattr(args, "func", None):
         parser.print_help()

@@ -12,9 +12,9 @@ def add_parser(subparsers) -> None:
     parser.add_argument("overrides", nargs="*", metavar="KEY=VALUE",
                         help="dotted overrides, before or after the options, e.g. stages.1.lr=1e-5 data.batch_size=64")
     parser.add_argument("--resume", default=None, metavar="RUN_DIR|auto",
-                        help="continue a stopped run from its last completed epoch ('auto': the newest run in out_dir)")
-    parser.add_argument("--out", default=None, help="parent folder of run folders (same as out_dir=...)")
-    parser.add_argument("--name", default=None, help="run folder name (same as name=...)")
+                        help="continue a stopped run from its last completed epoch ('auto': the newest run in out_dir; default: a new run)")
+    parser.add_argument("--out", default=None, help="parent folder of run folders (same as out_dir=...; default: the recipe's out_dir)")
+    parser.add_argument("--name", default=None, help="run folder name (same as name=...; default: the recipe's name)")
     parser.add_argument("--no-progress", action="store_true", help="no per-epoch progress bars")
     parser.set_defaults(func=_train, intermixed="overrides")
 
