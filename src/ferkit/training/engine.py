@@ -35,11 +35,12 @@ def _to_device(images, targets, device, channels_last):
     return images, targets.to(device, non_blocking=True)
 
 
-def train_one_epoch(model: nn.Module, loader, criterion: nn.Module, optimizer: torch.optim.Optimizer,
+def train_one_epoch(model: nn.Module, loader, criterion: nn.Module, optimizer: torch.optim.Optimizer, *,
                     scheduler=None, device: torch.device | str = "cpu", scaler=None, epoch: int = 0,
                     amp_dtype: torch.dtype | None = None, channels_last: bool = False,
                     grad_clip: float | None = None, progress: bool = True) -> dict:
     """Train ``model`` for one pass over ``loader``; steps a per-batch ``scheduler`` (not ReduceLROnPlateau).
+    Everything after the optimizer is keyword-only.
 
     Returns ``{"loss": mean loss, "acc": train accuracy, "images": count, "seconds": wall time}``.
     """
@@ -88,7 +89,7 @@ def train_one_epoch(model: nn.Module, loader, criterion: nn.Module, optimizer: t
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, loader, device: torch.device | str = "cpu", criterion: nn.Module | None = None,
+def evaluate(model: nn.Module, loader, device: torch.device | str = "cpu", criterion: nn.Module | None = None, *,
              amp_dtype: torch.dtype | None = None, channels_last: bool = False,
              progress: bool = False) -> tuple[float | None, torch.Tensor, torch.Tensor]:
     """Eval-mode pass over ``loader`` -> ``(mean loss or None, logits N x C float32 CPU, labels N int64 CPU)``.

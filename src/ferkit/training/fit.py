@@ -16,17 +16,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-import numpy as np
 import torch
+from torch.utils.data import DataLoader
 
 from ferkit.config import TrainConfig, save_config
+from ferkit.data.cache import CachedArrays
 from ferkit.training import distributed as dist_utils
 from ferkit.data.loaders import build_eval_loader
 from ferkit.training.engine import evaluate, train_one_epoch
 from ferkit.training.optim import build_criterion, build_optimizer, build_scheduler
-from ferkit.training.setup import (configure_torch, prepare, resolve_amp, resolve_device, resolve_run_dir,
+from ferkit.training.setup import (Prepared, configure_torch, prepare, resolve_amp, resolve_device, resolve_run_dir,
                                    seed_everything)
-from ferkit.training.state import find_last, get_rng_state, load_last, save_last, set_rng_state
+from ferkit.training.state import RunProgress, find_last, get_rng_state, load_last, save_last, set_rng_state
 
 log = logging.getLogger(__name__)
 
@@ -45,24 +46,6 @@ class RunResult:
     seconds: float = 0.0
 
 
-@dataclass
-class _Progress:
-    """Counters saved in ``last/state.pt``: the current stage, the epochs done in it, whether early stopping ended it.
-
-    A finished stage stays the current one until the next starts, so resuming with more epochs for it extends it.
-    """
-
-    stage: int = 0
-    stage_epoch: int = 0
-    stage_done: bool = False
-    epoch: int = 0  # epochs done over all stages
-    best_score: float | None = None
-    best_epoch: int | None = None
-    bad_epochs: int = 0
-    stopped_early: bool = False
-    history: list = field(default_factory=list)
-
-
 def _score(metrics: dict, metric: str) -> float | None:
     value = metrics.get(metric)
     if value is None:
@@ -73,7 +56,7 @@ def _score(metrics: dict, metric: str) -> float | None:
 def _val_metrics(model, loader, device, criterion, amp_dtype, channels_last) -> dict:
     from sklearn.metrics import f1_score
 
-    loss, logits, labels = evaluate(model, loader, device, criterion, amp_dtype, channels_last)
+    loss, logits, labels = evaluate(model, loader, device, criterion, amp_dtype=amp_dtype, channels_last=channels_last)
     pred = logits.argmax(1).numpy()
     return {"val_loss": loss, "val_acc": float((pred == labels.numpy()).mean()),
             "val_macro_f1": float(f1_score(labels.numpy(), pred, average="macro", zero_division=0))}
@@ -127,15 +110,15 @@ class _Run:
     device: torch.device
     amp_dtype: torch.dtype | None
     run_dir: Path
-    prep: object
+    prep: Prepared
     model: torch.nn.Module
     criterion: torch.nn.Module
-    val_loader: object
-    train_arrays: object
+    val_loader: DataLoader | None
+    train_arrays: CachedArrays
     progress: bool
 
 
-def _setup(cfg: TrainConfig, resume, info, progress: bool) -> tuple[_Run, _Progress, dict | None]:
+def _setup(cfg: TrainConfig, resume, info, progress: bool) -> tuple[_Run, RunProgress, dict | None]:
     device = resolve_device(cfg.device, info)
     configure_torch(cfg, device)
     amp_dtype = resolve_amp(cfg.amp, device)
@@ -153,13 +136,13 @@ def _setup(cfg: TrainConfig, resume, info, progress: bool) -> tuple[_Run, _Progr
     train_arrays = arrays.train if use_soft or arrays.train.soft_labels is None else _hard(arrays.train)
     if val_loader is None and cfg.early_stop.patience:
         log.warning("no validation split: early stopping is off and the last epoch is kept as best")
-    prog, resumed = _Progress(), None
+    prog, resumed = RunProgress(), None
     if resume:
         last = find_last(run_dir)
         if last is None:
             raise FileNotFoundError(f"{run_dir} has no last/ state to resume from; start a new run instead.")
         resumed = load_last(last, model)
-        prog = _Progress(**resumed["progress"])
+        prog = RunProgress(**resumed["progress"])
         set_rng_state(resumed["rng"])
         log.info("resuming %s at stage %d epoch %d", run_dir, prog.stage, prog.stage_epoch)
     if info.is_main:
@@ -197,7 +180,7 @@ def _fit(cfg, resume, callbacks, progress, info, start) -> RunResult:
     return result
 
 
-def _run_stage(run: _Run, prog: _Progress, s: int, resumed: dict | None, callbacks) -> None:
+def _run_stage(run: _Run, prog: RunProgress, s: int, resumed: dict | None, callbacks) -> None:
     """Epochs of stage ``s`` from ``prog.stage_epoch`` until its end or early stopping."""
     cfg, stage = run.cfg, run.cfg.stages[s]
     optimizer = build_optimizer(run.model, stage)  # freezes what the stage does not train
@@ -226,7 +209,7 @@ def _run_stage(run: _Run, prog: _Progress, s: int, resumed: dict | None, callbac
             cb(row)
 
 
-def _train_epoch(run: _Run, prog: _Progress, stage, net, optimizer, scheduler, scaler) -> dict:
+def _train_epoch(run: _Run, prog: RunProgress, stage, net, optimizer, scheduler, scaler) -> dict:
     """Seed (base seed + epoch), train one epoch, validate on rank 0; returns the epoch's metrics row."""
     from ferkit.data.loaders import ArrayDataset, build_loader
 
@@ -237,8 +220,9 @@ def _train_epoch(run: _Run, prog: _Progress, stage, net, optimizer, scheduler, s
                           seed=cfg.seed + prog.epoch)
     if info.enabled:
         loader.sampler.set_epoch(prog.epoch)
-    stats = train_one_epoch(net, loader, run.criterion, optimizer, scheduler, run.device, scaler, prog.epoch + 1,
-                            run.amp_dtype, cfg.channels_last, cfg.grad_clip, run.progress)
+    stats = train_one_epoch(net, loader, run.criterion, optimizer, scheduler=scheduler, device=run.device,
+                            scaler=scaler, epoch=prog.epoch + 1, amp_dtype=run.amp_dtype,
+                            channels_last=cfg.channels_last, grad_clip=cfg.grad_clip, progress=run.progress)
     loss_sum, correct, seen = dist_utils.all_reduce_sum(
         [stats["loss"] * stats["images"], stats["acc"] * stats["images"], stats["images"]], info, run.device)
     row = {"epoch": prog.epoch + 1, "stage": stage.name, "stage_epoch": prog.stage_epoch + 1,
@@ -252,7 +236,7 @@ def _train_epoch(run: _Run, prog: _Progress, stage, net, optimizer, scheduler, s
     return row
 
 
-def _end_epoch(run: _Run, prog: _Progress, s: int, row: dict, optimizer, scheduler, scaler) -> None:
+def _end_epoch(run: _Run, prog: RunProgress, s: int, row: dict, optimizer, scheduler, scaler) -> None:
     """Best checkpoint, early-stopping counters, metrics files and the resumable ``last/`` state."""
     from ferkit.models import save_checkpoint
 

@@ -6,6 +6,7 @@ import logging
 import os
 import random
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -95,10 +96,10 @@ class Prepared:
 
     model: nn.Module
     arrays: SplitArrays
-    train_tf: object
-    eval_tf: object
-    mean: tuple
-    std: tuple
+    train_tf: Callable[[torch.Tensor], torch.Tensor]
+    eval_tf: Callable[[torch.Tensor], torch.Tensor]
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
     dataset_name: str = ""
     extra: dict = field(default_factory=dict)
 

@@ -11,6 +11,7 @@ import logging
 import os
 import random
 import shutil
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +21,24 @@ from torch import nn
 log = logging.getLogger(__name__)
 
 STATE_NAME = "state.pt"
+
+
+@dataclass
+class RunProgress:
+    """Counters saved in ``last/state.pt``: the current stage, the epochs done in it, whether early stopping ended it.
+
+    A finished stage stays the current one until the next starts, so resuming with more epochs for it extends it.
+    """
+
+    stage: int = 0
+    stage_epoch: int = 0
+    stage_done: bool = False
+    epoch: int = 0  # epochs done over all stages
+    best_score: float | None = None
+    best_epoch: int | None = None
+    bad_epochs: int = 0
+    stopped_early: bool = False
+    history: list[dict] = field(default_factory=list)  # one metrics row per epoch
 
 
 def get_rng_state() -> dict:
