@@ -25,7 +25,7 @@ pytestmark = [
     pytest.mark.slow,
     pytest.mark.skipif(not CHROMIUM.exists(), reason="/usr/bin/chromium is absent; run `make chromium` "
                        "(apt-get install chromium) to run the browser tests"),
-    pytest.mark.skipif(not RAFDB_TEST.is_dir(), reason=f"RAF-DB test faces not found at {RAFDB_TEST}"),
+    pytest.mark.needs_data("rafdb/DATASET/test"),
 ]
 
 

@@ -79,6 +79,7 @@ def _face(seed: int, size: int = 48, rgb: bool = False) -> np.ndarray:
     return rng.integers(0, 256, (size, size, 3) if rgb else (size, size), dtype=np.uint8)
 
 
+@pytest.mark.needs_data("rafdb")
 def test_rafdb_kaggle_subset(rafdb_subset):
     for path in (rafdb_subset, rafdb_subset / "DATASET"):
         assert detect_format(path) == "rafdb_kaggle"
@@ -93,6 +94,7 @@ def test_rafdb_kaggle_subset(rafdb_subset):
     assert img.dtype == np.uint8 and img.shape == (100, 100, 3)
 
 
+@pytest.mark.needs_data("rafdb")
 def test_rafdb_kaggle_missing_label_file(rafdb_subset, tmp_path):
     copy = tmp_path / "DATASET"
     shutil.copytree(rafdb_subset / "DATASET", copy, symlinks=True)
@@ -101,6 +103,7 @@ def test_rafdb_kaggle_missing_label_file(rafdb_subset, tmp_path):
         load_dataset(copy, "test")
 
 
+@pytest.mark.needs_data("fer2013")
 def test_fer2013_folders_and_usage_splits(fer2013_subset):
     assert detect_format(fer2013_subset) == "fer2013_folders"
     assert list_splits(fer2013_subset) == ["train", "test", "usage_train", "usage_val", "usage_test"]
@@ -112,6 +115,7 @@ def test_fer2013_folders_and_usage_splits(fer2013_subset):
     assert val.class_counts() == {c: PER_CLASS for c in EMOTIONS}
 
 
+@pytest.mark.needs_data("ferplus")
 def test_ferplus_majority_and_soft(ferplus_subset):
     assert detect_format(ferplus_subset) == "ferplus"
     assert list_splits(ferplus_subset) == ["train", "val", "test"]

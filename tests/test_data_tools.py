@@ -59,6 +59,7 @@ def rafdb_subset(tmp_path_factory) -> Path:
     return out
 
 
+@pytest.mark.needs_data("rafdb/DATASET")
 def test_inspect_counts_and_planted_leak(rafdb_subset):
     # Plant a copy of a train image in test (re-encoded as PNG-identical JPEG bytes: same file copied).
     src = next((rafdb_subset / "train" / "4").iterdir())

@@ -46,6 +46,7 @@ def test_sample_photo_gives_one_smiling_face(rec):
     assert face.top(3)[0][0] == face.label
 
 
+@pytest.mark.needs_data("rafdb/DATASET/test")
 def test_well_above_chance_on_a_fixed_rafdb_subset():
     root = DATA / "rafdb" / "DATASET" / "test"
     if not root.is_dir():

@@ -90,6 +90,7 @@ def test_default_model_and_cli_flags(tmp_path, capsys):
     assert "only apply when detecting faces" in capsys.readouterr().err
 
 
+@pytest.mark.needs_data("rafdb/DATASET/test")
 def test_detect_faces_honours_flags_and_keeps_no_face_out_of_macro(ckpt, tmp_path):
     for k, cls in enumerate(("happy", "sad")):
         (tmp_path / "ds" / cls).mkdir(parents=True)

@@ -60,6 +60,7 @@ def test_int8_onnx_is_smaller_and_close(checkpoint, tmp_path):
     assert int8.top1_agreement >= 0.8
 
 
+@pytest.mark.needs_data("fer2013/train")
 def test_int8_calibrated_on_real_faces(checkpoint, tmp_path):
     src = DATA / "fer2013" / "train"
     if not src.is_dir():

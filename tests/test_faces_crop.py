@@ -63,6 +63,7 @@ def test_crop_spec_metadata_roundtrip_and_validation():
         CropSpec.from_metadata({"image_size": 48, "in_chans": 1, "crop": {"kind": "template", "template": [[0, 0]]}})
 
 
+@pytest.mark.needs_data("rafdb/DATASET/test")
 def test_dataset_faces_are_found_and_aligned():
     """Real RAF-DB faces: landmarks are found in the crop (no fallback) and the eyes come out level."""
     spec = CropSpec(48, 1)
@@ -93,6 +94,7 @@ class _Recorder:
         return self.backend(batch)
 
 
+@pytest.mark.needs_data("rafdb/DATASET/test")
 def test_training_evaluation_prediction_serving_export_build_identical_input(template_checkpoint, tmp_path):
     """One RAF-DB face file: the tensor training reads (decoded cache + eval transform), the one `ferkit evaluate`
     reads, the one prediction (`--detector none`) and serving send to the classifier, and export's check batch

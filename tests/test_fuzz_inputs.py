@@ -14,7 +14,7 @@ from PIL import Image
 
 from _serving_support import RAFDB_TEST, compose_photo, make_checkpoint
 
-pytestmark = pytest.mark.skipif(not RAFDB_TEST.is_dir(), reason=f"RAF-DB test faces not found at {RAFDB_TEST}")
+pytestmark = pytest.mark.needs_data("rafdb/DATASET/test")
 
 
 def _save(img: Image.Image, fmt: str, **kw) -> bytes:

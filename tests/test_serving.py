@@ -12,7 +12,7 @@ from PIL import Image
 from _serving_support import RAFDB_TEST, blank_photo, compose_photo, make_checkpoint
 from ferkit.labels import EMOTIONS
 
-pytestmark = pytest.mark.skipif(not RAFDB_TEST.is_dir(), reason=f"RAF-DB test faces not found at {RAFDB_TEST}")
+pytestmark = pytest.mark.needs_data("rafdb/DATASET/test")
 
 MAX_UPLOAD = 2**20
 MAX_PIXELS = 4_000_000

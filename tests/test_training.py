@@ -92,6 +92,7 @@ def trained_run(faces, tmp_path_factory):
     return fit(cfg, progress=False)
 
 
+@pytest.mark.needs_data("rafdb/DATASET")
 def test_small_real_run_learns_and_writes_its_outputs(trained_run):
     hist = trained_run.history
     assert len(hist) == 3
@@ -112,6 +113,7 @@ def test_small_real_run_learns_and_writes_its_outputs(trained_run):
     assert "ece_after_temperature" in trained_run.test_report["extra"]
 
 
+@pytest.mark.needs_data("rafdb/DATASET")
 def test_resumed_run_ends_like_an_uninterrupted_one(faces, tmp_path):
     from safetensors.torch import load_file
 
@@ -136,6 +138,7 @@ def test_resumed_run_ends_like_an_uninterrupted_one(faces, tmp_path):
     assert [r["train_loss"] for r in resumed.history] == pytest.approx([r["train_loss"] for r in full.history])
 
 
+@pytest.mark.needs_data("rafdb/DATASET")
 def test_early_stopping_stops_when_the_metric_cannot_improve(faces, tmp_path):
     from ferkit.training import fit
 
@@ -145,6 +148,7 @@ def test_early_stopping_stops_when_the_metric_cannot_improve(faces, tmp_path):
     assert result.stopped_early and len(result.history) == 2
 
 
+@pytest.mark.needs_data("rafdb/DATASET")
 def test_evaluate_cli_writes_a_report(trained_run, faces, tmp_path, capsys):
     import json
 
@@ -159,6 +163,7 @@ def test_evaluate_cli_writes_a_report(trained_run, faces, tmp_path, capsys):
     assert "accuracy" in capsys.readouterr().out
 
 
+@pytest.mark.needs_data("rafdb/DATASET")
 def test_corrupt_checkpoint_gives_a_clear_error(trained_run, faces, tmp_path, capsys):
     from ferkit.cli import main
 
@@ -170,6 +175,7 @@ def test_corrupt_checkpoint_gives_a_clear_error(trained_run, faces, tmp_path, ca
     assert "safetensors" in capsys.readouterr().err
 
 
+@pytest.mark.needs_data("rafdb/DATASET")
 def test_resume_with_a_damaged_state_fails_clearly(trained_run, tmp_path):
     from ferkit.training import fit
 
@@ -182,6 +188,7 @@ def test_resume_with_a_damaged_state_fails_clearly(trained_run, tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.needs_data("rafdb/DATASET")
 def test_torchrun_two_processes_complete_an_epoch(faces, tmp_path):
     from ferkit.config import save_config
 
@@ -197,6 +204,7 @@ def test_torchrun_two_processes_complete_an_epoch(faces, tmp_path):
     assert len((run / "metrics.csv").read_text().strip().splitlines()) == 2
 
 
+@pytest.mark.needs_data("rafdb/DATASET")
 def test_cli_train_then_resume_auto_with_more_epochs(faces, tmp_path, capsys):
     import json
 
