@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from _serving_support import RAFDB_TEST, blank_photo, compose_photo, make_checkpoint
+from _serving_support import blank_photo, compose_photo, make_checkpoint
 from ferkit.labels import EMOTIONS
 
 pytestmark = pytest.mark.needs_data("rafdb/DATASET/test")
@@ -69,6 +69,7 @@ def test_healthz_and_models(client):
     assert body["default"] == "plain_cnn"
     assert [m["name"] for m in body["models"]] == ["plain_cnn", "cbam_net"]
     assert [m["arch"] for m in body["models"]] == ["fercnet_s", "resnet18_cbam_small"]
+    assert [m["explain"] for m in body["models"]] == [True, True]  # torch checkpoints, torch installed
     assert all(m["labels"] == list(EMOTIONS) for m in body["models"])
 
 
@@ -130,7 +131,6 @@ BAD_UPLOADS = {
     "truncated_jpeg": (lambda f: f["jpg"].read_bytes()[:6000], "image/jpeg", 400, "corrupt_image"),
     "empty_file": (lambda f: b"", "image/png", 400, "empty_upload"),
     "decompression_bomb": (lambda f: _bomb(), "image/png", 413, "too_many_pixels"),
-    "no_faces": (lambda f: f["blank"].read_bytes(), "image/png", 422, "no_faces"),
 }
 
 
@@ -142,9 +142,45 @@ def test_bad_uploads_are_clear_4xx_and_the_server_keeps_serving(client, files, c
     assert post(client, "/v1/predict", files["jpg"].read_bytes()).status_code == 200
 
 
+@pytest.mark.parametrize("path", ["/v1/predict", "/v1/explain"])
+def test_photo_without_a_face_is_200_with_no_faces(client, files, path):
+    resp = post(client, path, files["blank"].read_bytes(), ctype="image/png", name="blank.png")
+    assert resp.status_code == 200, resp.text
+    assert resp.json()["faces"] == [] and resp.json()["image_size"] == [320, 240]
+
+
+def test_model_names_are_unique_and_readable(tmp_path):
+    from ferkit.serving import model_names
+
+    a, b = tmp_path / "runA" / "best", tmp_path / "runB" / "best"
+    for folder in (a, b):
+        folder.mkdir(parents=True)
+    (a / "model.onnx").write_bytes(b"")
+    assert model_names([str(a), str(b)], [{}, {}]) == ["runA/best", "runB/best"]
+    assert model_names([str(a / "model.onnx"), None], [{}, {"name": "fercnet_s"}]) == ["best", "fercnet_s"]
+    assert model_names([str(a), str(a)], [{}, {}]) == ["best", "best-2"]  # the same model twice
+
+
+def test_exported_model_serves_without_explain(files, tmp_path):
+    from fastapi.testclient import TestClient
+
+    from ferkit.export import export_model
+    from ferkit.serving import create_app, load_recognizers
+
+    onnx = export_model(files["plain"], "onnx", tmp_path / "exported" / "model.onnx", num_check=4).path
+    with TestClient(create_app(load_recognizers([str(onnx)], detector="haar"))) as c:
+        (entry,) = c.get("/v1/models").json()["models"]
+        assert entry["name"] == "exported" and entry["backend"] == "onnx" and entry["explain"] is False
+        assert post(c, "/v1/predict", files["jpg"].read_bytes()).status_code == 200
+        assert "checkpoint" in assert_error(
+            post(c, "/v1/explain", files["jpg"].read_bytes()), 400, "explain_unavailable"
+        )
+
+
 def test_bad_requests(client, files):
-    assert "plain_cnn" in assert_error(post(client, "/v1/predict", files["jpg"].read_bytes(), model="nope"),
-                                       400, "unknown_model")
+    assert "plain_cnn" in assert_error(
+        post(client, "/v1/predict", files["jpg"].read_bytes(), model="nope"), 400, "unknown_model"
+    )
     assert_error(client.post("/v1/predict", json={"file": "x"}), 415, "unsupported_media_type")
     assert_error(client.post("/v1/predict", files={"image": ("a.jpg", b"x", "image/jpeg")}), 422, "invalid_request")
     assert_error(post(client, "/v1/predict", files["jpg"].read_bytes(), top_k="0"), 422, "invalid_request")
@@ -200,8 +236,18 @@ def test_page_docs_and_offline_assets(client):
     docs = client.get("/docs").text
     assert "/static-docs/swagger-ui-bundle.js" in docs and "cdn" not in docs.lower()
     assert client.get("/static-docs/swagger-ui-bundle.js").status_code == 200
-    paths = client.get("/openapi.json").json()["paths"]
+    schema = client.get("/openapi.json").json()
+    paths = schema["paths"]
     assert {"/v1/predict", "/v1/explain", "/v1/models", "/healthz"} <= set(paths)
+    # The documented error body is the one sent: {"error": {"status", "code", "message"}}.
+    for path in ("/v1/predict", "/v1/explain"):
+        responses = paths[path]["post"]["responses"]
+        assert {"400", "413", "415", "422", "503"} <= set(responses)
+        ref = responses["400"]["content"]["application/json"]["schema"]["$ref"]
+        assert ref.endswith("/ErrorBody")
+    detail = schema["components"]["schemas"]["ErrorDetail"]
+    assert set(detail["properties"]) == {"status", "code", "message"}
+    assert schema["components"]["schemas"]["ErrorBody"]["properties"]["error"]["$ref"].endswith("/ErrorDetail")
 
 
 def test_pool_queues_then_refuses_with_503():
@@ -245,8 +291,7 @@ def test_cli_explain_writes_maps(files, tmp_path, capsys):
     rc = main(["explain", str(files["jpg"]), "--save", str(out), "--model", str(files["cbam"]), "--detector", "haar"])
     assert rc == 0
     names = sorted(p.name for p in out.iterdir())
-    assert names == ["explain.json", "face1_heatmap.png", "face1_overlay.png", "face2_heatmap.png",
-                     "face2_overlay.png"]
+    assert names == ["explain.json", "face1_heatmap.png", "face1_overlay.png", "face2_heatmap.png", "face2_overlay.png"]
     assert "face 1:" in capsys.readouterr().out
     heat = np.asarray(Image.open(out / "face1_heatmap.png"))
     assert heat.ndim == 2 and heat.max() > heat.min()  # a real map, not a constant
@@ -323,8 +368,10 @@ def test_stalled_upload_gets_408_json_within_the_read_timeout(recognizers):
     with LiveServer(create_app(recognizers, ServerConfig(read_timeout=0.5))) as server:
         with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
             t0 = time.monotonic()
-            sock.sendall(b"POST /v1/predict HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 100000\r\n"
-                         b"Content-Type: multipart/form-data; boundary=b\r\n\r\n--b\r\n")  # then nothing more
+            sock.sendall(
+                b"POST /v1/predict HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 100000\r\n"
+                b"Content-Type: multipart/form-data; boundary=b\r\n\r\n--b\r\n"
+            )  # then nothing more
             reply = b""
             while chunk := sock.recv(65536):  # the server closes the connection after answering
                 reply += chunk
@@ -352,10 +399,15 @@ def test_unexpected_errors_are_json_500_without_internals(files):
         assert c.get("/healthz").status_code == 200
 
 
-@pytest.mark.parametrize("flags,field", [(["--max-upload-mb", "-1"], "max_upload_bytes"),
-                                          (["--max-upload-mb", "0"], "max_upload_bytes"),
-                                          (["--read-timeout", "0"], "read_timeout"),
-                                          (["--max-pixels", "-5"], "max_pixels")])
+@pytest.mark.parametrize(
+    "flags,field",
+    [
+        (["--max-upload-mb", "-1"], "max_upload_bytes"),
+        (["--max-upload-mb", "0"], "max_upload_bytes"),
+        (["--read-timeout", "0"], "read_timeout"),
+        (["--max-pixels", "-5"], "max_pixels"),
+    ],
+)
 def test_cli_serve_refuses_bad_limits_before_loading(flags, field, capsys):
     from ferkit.cli import main
 

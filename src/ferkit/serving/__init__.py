@@ -7,33 +7,57 @@ with uvicorn. Nothing in the library imports this package.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Sequence
 
 from ferkit.serving.app import ServerConfig, create_app
 from ferkit.serving.errors import ServingError
 
-__all__ = ["ServerConfig", "ServingError", "create_app", "load_recognizers", "serve"]
+__all__ = ["ServerConfig", "ServingError", "create_app", "load_recognizers", "model_names", "serve"]
 
 log = logging.getLogger(__name__)
 
 
-def _model_name(path: str | None, info: dict, taken: set[str]) -> str:
-    """A short unique name for the page's model list: the checkpoint folder name, else the model's own name."""
-    if path is not None:
-        p = Path(path)
-        base = (p.parent.name if p.is_file() else p.name) or str(info.get("name") or "model")
-    else:
-        base = str(info.get("name") or "default")
-    name, i = base, 2
-    while name in taken:
-        name, i = f"{base}-{i}", i + 1
-    return name
+def model_names(models: Sequence[str | None], infos: Sequence[dict]) -> list[str]:
+    """Short unique names for the served models: a checkpoint's folder name (the folder holding a file such as
+    model.onnx); the default model's own name. Clashing names take parent folders until they differ, so two runs'
+    ``best`` become ``runA/best`` and ``runB/best``; the same model twice gets ``-2``."""
+    parts = []
+    for model, info in zip(models, infos):
+        if model is None:
+            parts.append([str(info.get("name") or "default")])
+            continue
+        p = Path(model).resolve()
+        parts.append(list((p.parent if p.is_file() else p).parts[1:]) or [str(info.get("name") or "model")])
+    depth = [1] * len(parts)
+    while True:
+        names = ["/".join(pp[-d:]) for pp, d in zip(parts, depth)]
+        clash = [
+            i
+            for i, n in enumerate(names)
+            if depth[i] < len(parts[i]) and any(m == n and parts[j] != parts[i] for j, m in enumerate(names))
+        ]
+        if not clash:
+            break
+        for i in clash:
+            depth[i] += 1
+    out: list[str] = []
+    for name in names:
+        unique, k = name, 2
+        while unique in out:
+            unique, k = f"{name}-{k}", k + 1
+        out.append(unique)
+    return out
 
 
-def load_recognizers(models: Sequence[str | None] = (None,), detector: str = "auto", backend: str = "auto",
-                     device: str = "cpu", detector_options: dict | None = None) -> dict:
+def load_recognizers(
+    models: Sequence[str | None] = (None,),
+    detector: str = "auto",
+    backend: str = "auto",
+    device: str = "cpu",
+    detector_options: dict | None = None,
+) -> dict:
     """Load each model once as an EmotionRecognizer; returns ``{name: recognizer}`` in the given order.
 
     ``None`` means the package's default model; ``detector_options`` (``detector``, ``det_threshold``, ``min_face``,
@@ -42,18 +66,24 @@ def load_recognizers(models: Sequence[str | None] = (None,), detector: str = "au
     """
     from ferkit.inference import EmotionRecognizer
 
-    recognizers: dict = {}
     opts = {"detector": detector, **(detector_options or {})}
-    for model in models or (None,):
-        rec = EmotionRecognizer(model=model, **opts, backend=backend, device=device, smoothing="none")
-        name = _model_name(model, dict(rec.model_info), set(recognizers))
-        recognizers[name] = rec
+    models = list(models or (None,))
+    loaded = [EmotionRecognizer(model=m, **opts, backend=backend, device=device, smoothing="none") for m in models]
+    recognizers = dict(zip(model_names(models, [dict(r.model_info) for r in loaded]), loaded))
+    for name, rec in recognizers.items():
         log.info("loaded model %s (%s, %s backend)", name, rec.model_info.get("arch"), rec.model_info.get("backend"))
     return recognizers
 
 
-def serve(models: Sequence[str | None] = (None,), host: str = "127.0.0.1", port: int = 8000, detector: str = "auto",
-          backend: str = "auto", config: ServerConfig | None = None, detector_options: dict | None = None) -> None:
+def serve(
+    models: Sequence[str | None] = (None,),
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    detector: str = "auto",
+    backend: str = "auto",
+    config: ServerConfig | None = None,
+    detector_options: dict | None = None,
+) -> None:
     """Load the models and serve the API and page with uvicorn until interrupted (binds 127.0.0.1 by default).
 
     A loopback bind only answers to loopback Host names (DNS rebinding), unless ``config.allowed_hosts`` says otherwise.
@@ -65,10 +95,17 @@ def serve(models: Sequence[str | None] = (None,), host: str = "127.0.0.1", port:
     config = config or ServerConfig()
     if host in ("127.0.0.1", "localhost", "::1") and config.allowed_hosts is None:
         config = replace(config, allowed_hosts=LOOPBACK_HOSTS)
-    app = create_app(load_recognizers(models, detector=detector, backend=backend, detector_options=detector_options),
-                     config)
+    app = create_app(
+        load_recognizers(models, detector=detector, backend=backend, detector_options=detector_options), config
+    )
     log.info("serving on http://%s:%d (docs at /docs)", host, port)
     # A hard cap on connections (idle keep-alives included) above max_pending, so uploads past the limit get the
     # app's JSON 503 while the page and /healthz still answer; uvicorn's plain 503 is the last resort.
-    uvicorn.run(app, host=host, port=port, log_level="info", timeout_graceful_shutdown=5,
-                limit_concurrency=2 * config.max_pending + 16)
+    uvicorn.run(
+        app,
+        host=host,
+        port=port,
+        log_level="info",
+        timeout_graceful_shutdown=5,
+        limit_concurrency=2 * config.max_pending + 16,
+    )

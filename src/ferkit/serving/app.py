@@ -2,9 +2,9 @@
 
 Endpoints: ``POST /v1/predict``, ``POST /v1/explain``, ``GET /v1/models``, ``GET /healthz``, the page at ``/``
 and OpenAPI docs at ``/docs`` (assets vendored by fastapi-offline, so everything works without a network).
-Every refusal is ``{"error": {"status", "code", "message"}}`` JSON.
+Every refusal is ``{"error": {"status", "code", "message"}}`` JSON (``ErrorBody`` in the OpenAPI schema). A photo
+without a face is a 200 with ``faces: []``, as in the CLI and the Python API.
 """
-
 
 import base64
 import io
@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from ferkit.serving.errors import ServingError
+from ferkit.serving.errors import ServingError, error_responses
 from ferkit.serving.images import check_content_type, check_size, decode_image
 from ferkit.serving.pool import InferencePool
 
@@ -41,12 +41,16 @@ class ServerConfig:
     allowed_hosts: tuple[str, ...] | None = None  # Host names answered (any port); None = all. serve() sets loopback
 
     def __post_init__(self):
-        rules = [("max_upload_bytes", "--max-upload-mb", self.max_upload_bytes > 0, "> 0"),
-                 ("max_pixels", "--max-pixels", self.max_pixels > 0, "> 0"),
-                 ("workers", "--workers", self.workers >= 1, ">= 1"),
-                 ("max_pending", "--max-pending", self.max_pending >= self.workers, ">= workers"),
-                 ("read_timeout", "--read-timeout", self.read_timeout > 0, "> 0 seconds")]
-        bad = [f"{field}={getattr(self, field)!r} ({flag}) must be {rule}" for field, flag, ok, rule in rules if not ok]
+        rules = [
+            ("max_upload_bytes", "--max-upload-mb", self.max_upload_bytes > 0, "> 0"),
+            ("max_pixels", "--max-pixels", self.max_pixels > 0, "> 0"),
+            ("workers", "--workers", self.workers >= 1, ">= 1"),
+            ("max_pending", "--max-pending", self.max_pending >= self.workers, ">= workers"),
+            ("read_timeout", "--read-timeout", self.read_timeout > 0, "> 0 seconds"),
+        ]
+        bad = [
+            f"{field} = {getattr(self, field)!r} ({flag}) must be {rule}" for field, flag, ok, rule in rules if not ok
+        ]
         if bad:
             raise ValueError(f"Invalid server limits: {'; '.join(bad)}.")
 
@@ -84,23 +88,37 @@ def _explain_job(rec, data: bytes, max_pixels: int, method: str) -> tuple[list, 
     image = decode_image(data, max_pixels)
     try:
         return rec.explain(image, method=method), (image.shape[1], image.shape[0])
-    except (ValueError, NotImplementedError) as err:  # e.g. method="cbam" for a model without CBAM
+    except (ValueError, NotImplementedError, ImportError) as err:  # method="cbam" without CBAM; torch missing
         raise ServingError(400, "explain_unavailable", str(err)) from err
 
 
 def _model_entry(name: str, rec, default: bool) -> dict:
     info = dict(rec.model_info)
-    return {"name": name, "default": default, "arch": info.get("arch"), "labels": list(rec.labels),
-            "image_size": info.get("image_size"), "in_chans": info.get("in_chans"),
-            "backend": info.get("backend"),  # the file/folder name only: clients need not learn server paths
-            "path": Path(str(info["path"])).name if info.get("path") else None}
+    return {
+        "name": name,
+        "default": default,
+        "arch": info.get("arch"),
+        "labels": list(rec.labels),
+        "image_size": info.get("image_size"),
+        "in_chans": info.get("in_chans"),
+        "backend": info.get("backend"),
+        "explain": bool(
+            getattr(rec, "can_explain", False)
+        ),  # attention maps need the torch checkpoint and torch (ferkit[train])
+        # the file/folder name only: clients need not learn server paths
+        "path": Path(str(info["path"])).name if info.get("path") else None,
+    }
 
 
 def _explained_face(face: dict, method: str) -> dict:
     heat = np.clip(np.asarray(face["heatmap"], dtype=np.float32), 0, 1)  # HxW at face-crop size
-    return {"box": [int(v) for v in face["box"]], "label": face.get("label"), "method": face.get("method", method),
-            "heatmap": _png_data_url((heat * 255).round().astype(np.uint8)),
-            "overlay": _png_data_url(np.asarray(face["overlay"], dtype=np.uint8))}
+    return {
+        "box": [int(v) for v in face["box"]],
+        "label": face.get("label"),
+        "method": face.get("method", method),
+        "heatmap": _png_data_url((heat * 255).round().astype(np.uint8)),
+        "overlay": _png_data_url(np.asarray(face["overlay"], dtype=np.uint8)),
+    }
 
 
 def create_app(recognizers: dict[str, Any], config: ServerConfig | None = None):
@@ -132,8 +150,13 @@ def create_app(recognizers: dict[str, Any], config: ServerConfig | None = None):
         pool.shutdown()
 
     max_body = config.max_upload_bytes + _FORM_OVERHEAD
-    app = FastAPIOffline(title="ferkit", version=__version__, lifespan=lifespan, static_url="/static-docs",
-                         description="Facial emotion recognition: faces, boxes, emotion probabilities, attention maps.")
+    app = FastAPIOffline(
+        title="ferkit",
+        version=__version__,
+        lifespan=lifespan,
+        static_url="/static-docs",
+        description="Facial emotion recognition: faces, boxes, emotion probabilities, attention maps.",
+    )
     app.state.pool = pool
     app.state.config = config
     # The last added runs first: Host/Origin, then admission, then the body limit and read timeout.
@@ -151,24 +174,38 @@ def create_app(recognizers: dict[str, Any], config: ServerConfig | None = None):
     async def _validation_error(request: Request, exc: RequestValidationError):
         ctype = request.headers.get("content-type", "")
         if request.method == "POST" and not ctype.startswith("multipart/form-data"):
-            err = ServingError(415, "unsupported_media_type",
-                               f"Request content type {ctype or 'none'!r} is not multipart/form-data; send the "
-                               "image as a multipart 'file' field (curl -F file=@photo.jpg).")
+            err = ServingError(
+                415,
+                "unsupported_media_type",
+                f"Request content type {ctype or 'none'!r} is not multipart/form-data; send the "
+                "image as a multipart 'file' field (curl -F file=@photo.jpg).",
+            )
         else:
             problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'][1:])}: {e['msg']}" for e in exc.errors())
-            err = ServingError(422, "invalid_request",
-                               f"Invalid request ({problems}); send the image in a multipart field named 'file'.")
+            err = ServingError(
+                422,
+                "invalid_request",
+                f"Invalid request ({problems}); send the image in a multipart field named 'file'.",
+            )
         return JSONResponse(err.to_dict(), status_code=err.status)
 
     @app.exception_handler(HTTPException)
     async def _http_error(request: Request, exc: HTTPException):
         headers = getattr(exc, "headers", None)
         if exc.status_code == 413:
-            err = ServingError(413, "upload_too_large", f"The request body is over the limit of {max_body} bytes "
-                               f"({max_body / 2**20:.1f} MiB); send a smaller image.")
+            err = ServingError(
+                413,
+                "upload_too_large",
+                f"The request body is over the limit of {max_body} bytes "
+                f"({max_body / 2**20:.1f} MiB); send a smaller image.",
+            )
         elif exc.status_code == 408:
-            err = ServingError(408, "read_timeout", f"{exc.detail} The upload stalled; the server waits at most "
-                               f"{config.read_timeout:g} s per chunk (--read-timeout). Retry on a steadier link.")
+            err = ServingError(
+                408,
+                "read_timeout",
+                f"{exc.detail} The upload stalled; the server waits at most "
+                f"{config.read_timeout:g} s per chunk (--read-timeout). Retry on a steadier link.",
+            )
             headers = {"Connection": "close"}  # the rest of the body is not read
         else:
             err = ServingError(exc.status_code, "http_error", f"{exc.detail} ({request.method} {request.url.path}).")
@@ -177,15 +214,22 @@ def create_app(recognizers: dict[str, Any], config: ServerConfig | None = None):
     @app.exception_handler(Exception)
     async def _internal_error(request: Request, exc: Exception):
         # Anything unforeseen: JSON without the stack trace (uvicorn still logs it) instead of text/plain.
-        err = ServingError(500, "internal_error", f"The server failed on {request.method} {request.url.path} "
-                           f"({type(exc).__name__}); it keeps serving. Report this with the input that caused it.")
+        err = ServingError(
+            500,
+            "internal_error",
+            f"The server failed on {request.method} {request.url.path} "
+            f"({type(exc).__name__}); it keeps serving. Report this with the input that caused it.",
+        )
         return JSONResponse(err.to_dict(), status_code=500)
 
     def get_recognizer(model: str | None):
         name = model or default_name
         if name not in recognizers:
-            raise ServingError(400, "unknown_model",
-                               f"Model {name!r} is not served; choose one of {list(recognizers)} (GET /v1/models).")
+            raise ServingError(
+                400,
+                "unknown_model",
+                f"Model {name!r} is not served; choose one of {list(recognizers)} (GET /v1/models).",
+            )
         return name, recognizers[name]
 
     async def read_upload(file: UploadFile) -> bytes:
@@ -198,62 +242,82 @@ def create_app(recognizers: dict[str, Any], config: ServerConfig | None = None):
     async def index():
         return FileResponse(str(static_dir / "index.html"))
 
-    @app.get("/healthz", tags=["service"])
+    @app.get("/healthz", tags=["service"], responses=error_responses(500))
     async def healthz() -> dict:
         """Liveness: the models are loaded; how many requests are queued or running."""
-        return {"status": "ok", "models": list(recognizers), "pending": pool.pending,
-                "workers": pool.workers, "max_pending": pool.max_pending}
+        return {
+            "status": "ok",
+            "models": list(recognizers),
+            "pending": pool.pending,
+            "workers": pool.workers,
+            "max_pending": pool.max_pending,
+        }
 
-    @app.get("/v1/models", tags=["models"])
+    @app.get("/v1/models", tags=["models"], responses=error_responses(500))
     async def models() -> dict:
-        """The served models (the first is the default), their labels and input sizes."""
-        return {"default": default_name, "explain_methods": list(EXPLAIN_METHODS),
-                "models": [_model_entry(n, r, n == default_name) for n, r in recognizers.items()]}
+        """The served models (the first is the default), their labels and input sizes, and whether each can
+        ``explain`` (attention maps)."""
+        return {
+            "default": default_name,
+            "explain_methods": list(EXPLAIN_METHODS),
+            "models": [_model_entry(n, r, n == default_name) for n, r in recognizers.items()],
+        }
 
-    @app.post("/v1/predict", tags=["predict"])
-    async def predict(file: UploadFile = File(..., description="JPEG, PNG or WebP image"),
-                      model: str | None = Form(None, description="model name from GET /v1/models"),
-                      top_k: int = Form(3, ge=1, le=8, description="how many top emotions to list per face")) -> dict:
+    upload_errors = error_responses(400, 408, 413, 415, 422, 500, 503)
+
+    @app.post("/v1/predict", tags=["predict"], responses=upload_errors)
+    async def predict(
+        file: UploadFile = File(..., description="JPEG, PNG or WebP image"),
+        model: str | None = Form(None, description="model name from GET /v1/models"),
+        top_k: int = Form(3, ge=1, le=8, description="how many top emotions to list per face"),
+    ) -> dict:
         """Every face in the image: box, label, score, all probabilities, top-k, plus timings in ms.
 
-        An image without a detectable face is a 422 ``no_faces`` error.
+        An image without a detectable face is a 200 with ``faces: []``.
         """
         t0 = time.perf_counter()
         name, rec = get_recognizer(model)
         data = await read_upload(file)
         (frame, decode_s, infer_s), queue_s = await pool.run(_predict_job, rec, data, config.max_pixels)
-        if not frame.faces:
-            raise ServingError(422, "no_faces",
-                               f"No face was found in the {frame.image_size[0]}x{frame.image_size[1]} image; "
-                               "upload a photo with a visible, roughly frontal face.")
         return {
             "model": name,
             "labels": list(rec.labels),
             "image_size": list(frame.image_size),
             "faces": [_face_dict(f, top_k) for f in frame.faces],
-            "timings_ms": {"queue": queue_s * 1e3, "decode": decode_s * 1e3, "inference": infer_s * 1e3,
-                           "total": (time.perf_counter() - t0) * 1e3},
+            "timings_ms": {
+                "queue": queue_s * 1e3,
+                "decode": decode_s * 1e3,
+                "inference": infer_s * 1e3,
+                "total": (time.perf_counter() - t0) * 1e3,
+            },
         }
 
-    @app.post("/v1/explain", tags=["predict"])
-    async def explain(file: UploadFile = File(..., description="JPEG, PNG or WebP image"),
-                      model: str | None = Form(None, description="model name from GET /v1/models"),
-                      method: str = Form("auto", description="auto | cbam | gradcam")) -> dict:
+    @app.post("/v1/explain", tags=["predict"], responses=upload_errors)
+    async def explain(
+        file: UploadFile = File(..., description="JPEG, PNG or WebP image"),
+        model: str | None = Form(None, description="model name from GET /v1/models"),
+        method: str = Form("auto", description="auto | cbam | gradcam"),
+    ) -> dict:
         """Where the model looked, per face: CBAM spatial attention or Grad-CAM, as PNG data URLs.
 
         ``heatmap`` is grey (0-255 = attention 0-1) at face-crop size; ``overlay`` is the crop with the map blended in.
+        An image without a detectable face is a 200 with ``faces: []``. Needs a model whose ``explain`` is true in
+        GET /v1/models (a torch checkpoint on a server with torch installed: ``pip install 'ferkit[train]'``).
         """
         t0 = time.perf_counter()
         if method not in EXPLAIN_METHODS:
-            raise ServingError(400, "unknown_method",
-                               f"Method {method!r} is unknown; choose one of {list(EXPLAIN_METHODS)}.")
+            raise ServingError(
+                400, "unknown_method", f"Method {method!r} is unknown; choose one of {list(EXPLAIN_METHODS)}."
+            )
         name, rec = get_recognizer(model)
         data = await read_upload(file)
         (faces, image_size), queue_s = await pool.run(_explain_job, rec, data, config.max_pixels, method)
-        if not faces:
-            raise ServingError(422, "no_faces", "No face was found in the image; upload a photo with a visible face.")
-        return {"model": name, "method": method, "image_size": list(image_size),
-                "faces": [_explained_face(f, method) for f in faces],
-                "timings_ms": {"queue": queue_s * 1e3, "total": (time.perf_counter() - t0) * 1e3}}
+        return {
+            "model": name,
+            "method": method,
+            "image_size": list(image_size),
+            "faces": [_explained_face(f, method) for f in faces],
+            "timings_ms": {"queue": queue_s * 1e3, "total": (time.perf_counter() - t0) * 1e3},
+        }
 
     return app

@@ -8,6 +8,7 @@ const color = (label) => COLORS[label] || "#3b6fd8";
 const pct = (p) => (100 * p).toFixed(1) + "%";
 
 let currentFile = null;
+let modelInfo = {};  // name -> entry of GET /v1/models
 
 function showError(message) {
   const box = $("error");
@@ -37,13 +38,26 @@ async function loadModels() {
   const body = await resp.json();
   const select = $("model");
   select.innerHTML = "";
+  modelInfo = {};
   for (const m of body.models) {
+    modelInfo[m.name] = m;
     const opt = document.createElement("option");
     opt.value = m.name;
     opt.textContent = m.name + (m.arch ? " (" + m.arch + ")" : "");
     opt.selected = m.default;
     select.appendChild(opt);
   }
+  updateAttentionControls();
+}
+
+// The attention view needs a model that can explain (a torch checkpoint on a server with torch installed).
+function canExplain() {
+  const m = modelInfo[$("model").value];
+  return !m || m.explain !== false;
+}
+
+function updateAttentionControls() {
+  $("attention-controls").hidden = !canExplain();
 }
 
 function faceForm(blob, name) {
@@ -119,14 +133,15 @@ async function analyse(file) {
   try {
     const result = await callApi("/v1/predict", faceForm(file, file.name));
     let explained = null;
-    if ($("attention").checked) {
+    if ($("attention").checked && canExplain() && result.faces.length) {
       const form = faceForm(file, file.name);
       form.append("method", $("method").value);
       explained = await callApi("/v1/explain", form);
     }
     await render(file, result, explained);
     const t = result.timings_ms;
-    $("status").textContent = result.faces.length + " face(s), model " + result.model + ", " +
+    $("status").textContent = (result.faces.length ? result.faces.length + " face(s)" : "no face found") +
+      ", model " + result.model + ", " +
       t.total.toFixed(0) + " ms (inference " + t.inference.toFixed(0) + " ms)" +
       (explained ? ", attention: " + (explained.faces[0] ? explained.faces[0].method : explained.method) : "");
   } catch (err) {
@@ -159,6 +174,12 @@ async function render(file, result, explained) {
   }
   const list = $("faces");
   list.innerHTML = "";
+  if (!result.faces.length) {
+    const note = document.createElement("p");
+    note.className = "no-face";
+    note.textContent = "No face found in this photo.";
+    list.appendChild(note);
+  }
   result.faces.forEach((f, i) => {
     const card = faceCard(i, f, f.probs);
     if (explained && explained.faces[i]) {
@@ -187,7 +208,7 @@ function setupPhoto() {
     if (e.dataTransfer.files[0]) analyse(e.dataTransfer.files[0]);
   });
   const rerun = () => currentFile && analyse(currentFile);
-  $("model").addEventListener("change", rerun);
+  $("model").addEventListener("change", () => { updateAttentionControls(); rerun(); });
   $("attention").addEventListener("change", rerun);
   $("method").addEventListener("change", () => $("attention").checked && rerun());
 }
@@ -263,12 +284,12 @@ async function sendFrame() {
   try {
     const result = await callApi("/v1/predict", faceForm(blob, "frame.jpg"));
     updateTracks(result.faces, performance.now());
-    $("cam-status").textContent = result.faces.length + " face(s), " + result.timings_ms.total.toFixed(0) + " ms";
+    $("cam-status").textContent = (result.faces.length ? result.faces.length + " face(s)" : "no face in view") +
+      ", " + result.timings_ms.total.toFixed(0) + " ms";
     showError("");
   } catch (err) {
     updateTracks([], performance.now());
-    if (err.code === "no_faces") $("cam-status").textContent = "no face in view";
-    else showError(err.message);
+    showError(err.message);
   } finally {
     inFlight = false;
     renderCamFaces();
