@@ -28,7 +28,10 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 chromium:
 	command -v chromium || ($(SUDO) apt-get update && $(SUDO) apt-get install -y chromium)
 
+# Lint and format checks first (seconds), then the suite.
 test: install chromium
+	$(VENV)/bin/ruff check src tests benchmarks
+	$(VENV)/bin/ruff format --check src tests benchmarks
 	$(PY) -m pytest -q
 
 clean:

@@ -35,8 +35,13 @@ def main() -> None:
     ap.add_argument("--arch", default="fercnet_s")
     ap.add_argument("--batches", default="1,64")
     ap.add_argument("--seconds", type=float, default=3.0, help="timing window per configuration")
-    ap.add_argument("--threads", type=int, default=None, help="intra-op threads for torch and ONNX Runtime "
-                    "(default: their own defaults, = cores); 1 avoids OpenMP stalls on a busy shared CPU")
+    ap.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="intra-op threads for torch and ONNX Runtime "
+        "(default: their own defaults, = cores); 1 avoids OpenMP stalls on a busy shared CPU",
+    )
     ap.add_argument("--json", default=None)
     args = ap.parse_args()
 
@@ -53,8 +58,11 @@ def main() -> None:
     net, meta = load_model(ckpt)
     fp32 = export_model(ckpt, "onnx", tmp / "model.onnx", num_check=16)
     int8 = export_model(ckpt, "onnx", tmp / "model.int8.onnx", int8=True, num_check=64)
-    backends = {"torch": TorchBackend(net, meta), "onnx-fp32": OnnxBackend(fp32.path, fp32.metadata, args.threads),
-                "onnx-int8": OnnxBackend(int8.path, int8.metadata, args.threads)}
+    backends = {
+        "torch": TorchBackend(net, meta),
+        "onnx-fp32": OnnxBackend(fp32.path, fp32.metadata, args.threads),
+        "onnx-int8": OnnxBackend(int8.path, int8.metadata, args.threads),
+    }
     size, chans = int(meta["image_size"]), int(meta["in_chans"])
     rows = []
     for bs in (int(b) for b in args.batches.split(",")):
@@ -63,9 +71,16 @@ def main() -> None:
             rate = faces_per_s(fn, x, args.seconds)
             rows.append({"backend": name, "batch": bs, "faces_per_s": round(rate, 1)})
             print(f"{meta['arch']} {name:9s} batch {bs:3d}: {rate:8.1f} faces/s", flush=True)
-    result = {"arch": meta["arch"], "weights": "random init" if not args.model else str(args.model),
-              "input": f"{chans}x{size}x{size}", "torch": torch.__version__, "threads": torch.get_num_threads(),
-              "cpu_count": os.cpu_count(), "int8_max_abs_diff": int8.max_abs_diff, "rows": rows}
+    result = {
+        "arch": meta["arch"],
+        "weights": "random init" if not args.model else str(args.model),
+        "input": f"{chans}x{size}x{size}",
+        "torch": torch.__version__,
+        "threads": torch.get_num_threads(),
+        "cpu_count": os.cpu_count(),
+        "int8_max_abs_diff": int8.max_abs_diff,
+        "rows": rows,
+    }
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(result, indent=1) + "\n")

@@ -44,9 +44,14 @@ def bench_photos(detector, folder: Path) -> dict:
     for name, gt in truth.items():
         found += sum(max((_iou(g, b) for b in boxes.get(name, [])), default=0) >= 0.4 for g in gt)
         total += len(gt)
-    return {"images": len(files), "faces_found": faces, "seconds": round(sec, 3),
-            "images_per_s": round(len(files) / sec, 2), "recall": round(found / max(total, 1), 4),
-            "faces_total": total}
+    return {
+        "images": len(files),
+        "faces_found": faces,
+        "seconds": round(sec, 3),
+        "images_per_s": round(len(files) / sec, 2),
+        "recall": round(found / max(total, 1), 4),
+        "faces_total": total,
+    }
 
 
 def bench_video(detector, path: Path, max_frames: int | None) -> dict:
@@ -78,8 +83,13 @@ def main() -> None:
 
     detector = FER()  # defaults: Haar cascade, use_tflite=True (emotion_model_quantized.tflite)
     inputs = Path(args.inputs)
-    result = {"package": f"fer {fer.__version__}", "tensorflow": tf.__version__, "detector": "haar (fer default)",
-              "model": "emotion_model_quantized.tflite (fer default)", "cpu_count": os.cpu_count()}
+    result = {
+        "package": f"fer {fer.__version__}",
+        "tensorflow": tf.__version__,
+        "detector": "haar (fer default)",
+        "model": "emotion_model_quantized.tflite (fer default)",
+        "cpu_count": os.cpu_count(),
+    }
     for sub in ("photos_1face", "photos_5face", "photos_12mp"):
         if (inputs / sub).is_dir():
             result[sub] = bench_photos(detector, inputs / sub)

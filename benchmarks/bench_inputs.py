@@ -39,7 +39,7 @@ def background(rng: np.random.Generator) -> np.ndarray:
 
 
 def paste(canvas: np.ndarray, face: np.ndarray, x: int, y: int, size: int) -> list[int]:
-    canvas[y:y + size, x:x + size] = cv2.resize(face, (size, size), interpolation=cv2.INTER_LINEAR)
+    canvas[y : y + size, x : x + size] = cv2.resize(face, (size, size), interpolation=cv2.INTER_LINEAR)
     return [x, y, x + size, y + size]
 
 
@@ -67,7 +67,7 @@ def make_photos(out: Path, faces_per_image: int, count: int, seed: int) -> dict:
     folder.mkdir(parents=True, exist_ok=True)
     boxes = {}
     for i in range(count):
-        img, b = compose(pool[i * faces_per_image:(i + 1) * faces_per_image], rng)
+        img, b = compose(pool[i * faces_per_image : (i + 1) * faces_per_image], rng)
         name = f"img{i:03d}.jpg"
         cv2.imwrite(str(folder / name), cv2.cvtColor(img, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 92])
         boxes[name] = b
@@ -126,8 +126,10 @@ def main() -> None:
         make_photos(out, n, args.count, seed)
     make_large_photos(out, args.large)
     make_video(out / "video_30s.mp4", args.seconds)
-    print(f"wrote {out}/photos_1face, {out}/photos_5face ({args.count} each), {out}/photos_12mp ({args.large}) and "
-          f"{out}/video_30s.mp4")
+    print(
+        f"wrote {out}/photos_1face, {out}/photos_5face ({args.count} each), {out}/photos_12mp ({args.large}) and "
+        f"{out}/video_30s.mp4"
+    )
 
 
 if __name__ == "__main__":

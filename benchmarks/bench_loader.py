@@ -42,8 +42,10 @@ def main() -> None:
     torch.set_num_threads(1)  # the loader workers are the parallelism; 1 thread each avoids oversubscription
     ds = load_dataset(args.data, "train")
     ds = ds.subset(range(min(args.images, len(ds))))
-    print(f"RAF-DB train subset: {len(ds)} images, batch {args.batch_size}, {args.workers} loader workers, "
-          f"preset {args.preset}; {platform.processor() or platform.machine()}, torch {torch.__version__}")
+    print(
+        f"RAF-DB train subset: {len(ds)} images, batch {args.batch_size}, {args.workers} loader workers, "
+        f"preset {args.preset}; {platform.processor() or platform.machine()}, torch {torch.__version__}"
+    )
     print("| size | channels | cold: JPEG each epoch (img/s) | cache build, one-off (s) | cached arrays (img/s) |")
     print("|---|---|---|---|---|")
     for size, ch in ((64, 1), (100, 3)):

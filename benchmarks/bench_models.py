@@ -53,9 +53,15 @@ def bench_model(name: str, image_size: int, batch_size: int, iters: int, warmup:
     with torch.no_grad():
         infer_s = _time_steps(lambda: model(x), iters, warmup)
     return {
-        "model": name, "image_size": image_size, "in_chans": in_chans, "params_m": params / 1e6,
-        "gflops": flops / 1e9, "batch_size": batch_size, "channels_last": channels_last,
-        "train_img_s": batch_size / train_s, "infer_img_s": batch_size / infer_s,
+        "model": name,
+        "image_size": image_size,
+        "in_chans": in_chans,
+        "params_m": params / 1e6,
+        "gflops": flops / 1e9,
+        "batch_size": batch_size,
+        "channels_last": channels_last,
+        "train_img_s": batch_size / train_s,
+        "infer_img_s": batch_size / infer_s,
     }
 
 
@@ -73,8 +79,11 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     names = list_models() if not args.models else sorted({n for p in args.models for n in list_models(p)})
-    print(f"torch {torch.__version__}, {platform.processor() or platform.machine()}, "
-          f"{torch.get_num_threads()} threads, batch {args.batch_size}, {args.iters} timed iterations (median)", flush=True)
+    print(
+        f"torch {torch.__version__}, {platform.processor() or platform.machine()}, "
+        f"{torch.get_num_threads()} threads, batch {args.batch_size}, {args.iters} timed iterations (median)",
+        flush=True,
+    )
     print("| model | size | in_chans | params (M) | GFLOPs/img | train img/s | infer img/s |")
     print("|---|---|---|---|---|---|---|", flush=True)
     rows = []
@@ -82,8 +91,11 @@ def main() -> None:
         for size in args.sizes or [get_model_cfg(name)["image_size"]]:
             row = bench_model(name, size, args.batch_size, args.iters, args.warmup, not args.no_channels_last)
             rows.append(row)
-            print(f"| {name} | {size} | {row['in_chans']} | {row['params_m']:.2f} | {row['gflops']:.3f} | "
-                  f"{row['train_img_s']:.0f} | {row['infer_img_s']:.0f} |", flush=True)
+            print(
+                f"| {name} | {size} | {row['in_chans']} | {row['params_m']:.2f} | {row['gflops']:.3f} | "
+                f"{row['train_img_s']:.0f} | {row['infer_img_s']:.0f} |",
+                flush=True,
+            )
     if args.out:
         with open(args.out, "w", encoding="utf-8") as f:
             json.dump(rows, f, indent=2)

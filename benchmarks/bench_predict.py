@@ -16,8 +16,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
-
 
 def _model(arg: str | None) -> tuple[str, str]:
     """(model path, description)."""
@@ -57,8 +55,15 @@ def bench_photos(rec, folder: Path) -> dict:
         found += sum(max((_iou(g, b) for b in boxes), default=0) >= 0.4 for g in gt)
         false_pos += sum(max(_iou(g, b) for g in gt) < 0.4 for b in boxes)
         total += len(gt)
-    return {"images": len(files), "seconds": dt, "images_per_s": len(files) / dt, "faces_found": found,
-            "faces_total": total, "detection_rate": found / total, "false_positives": false_pos}
+    return {
+        "images": len(files),
+        "seconds": dt,
+        "images_per_s": len(files) / dt,
+        "faces_found": found,
+        "faces_total": total,
+        "detection_rate": found / total,
+        "false_positives": false_pos,
+    }
 
 
 def bench_video(rec, video: Path, limit: int | None) -> dict:
@@ -91,8 +96,13 @@ def main() -> None:
     if not (inputs / "video_30s.mp4").is_file():
         raise SystemExit(f"{inputs} has no benchmark inputs; run benchmarks/bench_inputs.py --out {inputs} first.")
     model, desc = _model(args.model)
-    results = {"model": desc, "machine": f"{platform.processor() or platform.machine()}, torch {torch.__version__}, "
-               f"{torch.get_num_threads()} threads", "photos": {}, "video": {}}
+    results = {
+        "model": desc,
+        "machine": f"{platform.processor() or platform.machine()}, torch {torch.__version__}, "
+        f"{torch.get_num_threads()} threads",
+        "photos": {},
+        "video": {},
+    }
     for det in args.detectors.split(","):
         rec = EmotionRecognizer(model, detector=det, backend=args.backend, smoothing="none")
         results["backend"] = rec.model_info["backend"]
@@ -101,19 +111,27 @@ def main() -> None:
                 continue
             r = bench_photos(rec, inputs / sub)
             results["photos"][f"{det}/{sub}"] = r
-            print(f"{det:10s} {sub}: {r['images_per_s']:.1f} img/s, detection {r['faces_found']}/{r['faces_total']}"
-                  f", false positives {r['false_positives']}", flush=True)
+            print(
+                f"{det:10s} {sub}: {r['images_per_s']:.1f} img/s, detection {r['faces_found']}/{r['faces_total']}"
+                f", false positives {r['false_positives']}",
+                flush=True,
+            )
         for every in (int(k) for k in args.detect_every.split(",")):
             vrec = EmotionRecognizer(model, detector=det, backend=args.backend, detect_every=every)
             r = bench_video(vrec, inputs / "video_30s.mp4", args.video_limit)
             results["video"][f"{det}/every{every}"] = r
-            print(f"{det:10s} video detect_every={every}: {r['fps']:.1f} fps over {r['frames']} frames, "
-                  f"{r['faces_per_frame']:.2f} faces/frame", flush=True)
+            print(
+                f"{det:10s} video detect_every={every}: {r['fps']:.1f} fps over {r['frames']} frames, "
+                f"{r['faces_per_frame']:.2f} faces/frame",
+                flush=True,
+            )
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(results, indent=1) + "\n")
     print(f"\nmodel: {desc}; backend {results['backend']}\n")
-    print("| detector | photos 1 face: img/s (recall) | photos 5 faces: img/s (recall) | 12 MP photos: img/s (recall) "
-          "| video fps (every frame) | video fps (detect every 3rd) |")
+    print(
+        "| detector | photos 1 face: img/s (recall) | photos 5 faces: img/s (recall) | 12 MP photos: img/s (recall) "
+        "| video fps (every frame) | video fps (detect every 3rd) |"
+    )
     print("|---|---|---|---|---|---|")
     for det in args.detectors.split(","):
         cells = []
@@ -121,8 +139,10 @@ def main() -> None:
             r = results["photos"].get(f"{det}/{sub}")
             cells.append(f"{r['images_per_s']:.1f} ({r['faces_found']}/{r['faces_total']})" if r else "-")
         v = results["video"]
-        print(f"| {det} | {' | '.join(cells)} | {v.get(f'{det}/every1', {}).get('fps', float('nan')):.1f} | "
-              f"{v.get(f'{det}/every3', {}).get('fps', float('nan')):.1f} |")
+        print(
+            f"| {det} | {' | '.join(cells)} | {v.get(f'{det}/every1', {}).get('fps', float('nan')):.1f} | "
+            f"{v.get(f'{det}/every3', {}).get('fps', float('nan')):.1f} |"
+        )
 
 
 if __name__ == "__main__":

@@ -88,8 +88,10 @@ def main() -> int:
         results: list = []
         lock = threading.Lock()
         deadline = time.monotonic() + args.duration
-        threads = [threading.Thread(target=client_loop, args=(base + "/v1/predict", payload, deadline, results, lock))
-                   for _ in range(args.clients)]
+        threads = [
+            threading.Thread(target=client_loop, args=(base + "/v1/predict", payload, deadline, results, lock))
+            for _ in range(args.clients)
+        ]
         t0 = time.monotonic()
         for t in threads:
             t.start()
@@ -105,16 +107,24 @@ def main() -> int:
     outcomes = Counter(str(o) for o, _ in results)
     lat = np.array([s for o, s in results if o == 200]) * 1e3
     report = {
-        "clients": args.clients, "duration_s": round(elapsed, 1), "models": [(m["name"], m["arch"], m["backend"]) for m in served],
-        "requests": len(results), "outcomes": dict(outcomes),
+        "clients": args.clients,
+        "duration_s": round(elapsed, 1),
+        "models": [(m["name"], m["arch"], m["backend"]) for m in served],
+        "requests": len(results),
+        "outcomes": dict(outcomes),
         "http_5xx": sum(n for o, n in outcomes.items() if o.startswith("5")),
         "dropped": sum(n for o, n in outcomes.items() if o.startswith("dropped")),
         "throughput_rps": round(len(lat) / elapsed, 2),
         "latency_ms": {q: round(float(np.percentile(lat, int(q[1:]))), 1) for q in ("p50", "p90", "p99")}
-        if len(lat) else {},
-        "server_rss_mib": {"before": round(mem_before["VmRSS"], 1), "after": round(mem_after["VmRSS"], 1),
-                           "peak": round(mem_after["VmHWM"], 1)},
-        "server_alive_after": alive, "cpu_count": os.cpu_count(),
+        if len(lat)
+        else {},
+        "server_rss_mib": {
+            "before": round(mem_before["VmRSS"], 1),
+            "after": round(mem_after["VmRSS"], 1),
+            "peak": round(mem_after["VmHWM"], 1),
+        },
+        "server_alive_after": alive,
+        "cpu_count": os.cpu_count(),
     }
     print(json.dumps(report, indent=1))
     if args.json:

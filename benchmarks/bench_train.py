@@ -14,8 +14,7 @@ import time
 import torch
 
 
-def bench(name: str, size: int, channels: int | None, batches: int, batch_size: int, workers: int,
-          preset: str) -> dict:
+def bench(name: str, size: int, channels: int | None, batches: int, batch_size: int, workers: int, preset: str) -> dict:
     from ferkit.config import StageConfig
     from ferkit.data import load_dataset
     from ferkit.data.cache import load_cached_arrays
@@ -41,8 +40,14 @@ def bench(name: str, size: int, channels: int | None, batches: int, batch_size: 
     stats = train_one_epoch(model, timed, crit, opt, progress=False, channels_last=True)
     total = load_s + stats["seconds"]
     n = stats["images"]
-    return {"model": name, "size": size, "in_chans": chans, "load_img_s": n / load_s, "step_img_s": n / stats["seconds"],
-            "end_to_end_img_s": n / total}
+    return {
+        "model": name,
+        "size": size,
+        "in_chans": chans,
+        "load_img_s": n / load_s,
+        "step_img_s": n / stats["seconds"],
+        "end_to_end_img_s": n / total,
+    }
 
 
 def main() -> None:
@@ -61,8 +66,11 @@ def main() -> None:
     print("|---|---|---|---|---|---|")
     for name in args.models:
         r = bench(name, args.size, args.channels, args.batches, args.batch_size, args.workers, args.preset)
-        print(f"| {r['model']} | {r['size']} | {r['in_chans']} | {r['load_img_s']:.0f} | {r['step_img_s']:.0f} | "
-              f"{r['end_to_end_img_s']:.0f} |", flush=True)
+        print(
+            f"| {r['model']} | {r['size']} | {r['in_chans']} | {r['load_img_s']:.0f} | {r['step_img_s']:.0f} | "
+            f"{r['end_to_end_img_s']:.0f} |",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

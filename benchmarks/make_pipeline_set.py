@@ -56,8 +56,7 @@ def build(name: str, data: str, split: str, out: Path, seed: int, limit: int | N
 
     ds = load_dataset(data, split)
     rng = np.random.default_rng(seed)
-    idx = np.arange(len(ds)) if limit is None else np.sort(rng.choice(len(ds), size=min(limit, len(ds)),
-                                                                         replace=False))
+    idx = np.arange(len(ds)) if limit is None else np.sort(rng.choice(len(ds), size=min(limit, len(ds)), replace=False))
     for i in idx:
         img = np.asarray(ds.read_image(int(i)))
         rgb = img if img.ndim == 3 else np.repeat(img[:, :, None], 3, axis=2)
@@ -65,8 +64,11 @@ def build(name: str, data: str, split: str, out: Path, seed: int, limit: int | N
         folder = out / name / label
         folder.mkdir(parents=True, exist_ok=True)
         frame = place(rgb, rng)
-        cv2.imwrite(str(folder / f"{Path(ds.source_ids[i]).stem}.jpg"), cv2.cvtColor(frame, cv2.COLOR_RGB2BGR),
-                    [cv2.IMWRITE_JPEG_QUALITY, 90])
+        cv2.imwrite(
+            str(folder / f"{Path(ds.source_ids[i]).stem}.jpg"),
+            cv2.cvtColor(frame, cv2.COLOR_RGB2BGR),
+            [cv2.IMWRITE_JPEG_QUALITY, 90],
+        )
     return len(idx)
 
 
@@ -77,8 +79,10 @@ def main() -> None:
     ap.add_argument("--limit", type=int, default=None, help="faces per set (default: the whole test split)")
     args = ap.parse_args()
     out = Path(args.out)
-    for name, data, split in (("rafdb_test", DATA / "rafdb", "test"),
-                              ("fer2013_privatetest", DATA / "fer2013", "usage_test")):
+    for name, data, split in (
+        ("rafdb_test", DATA / "rafdb", "test"),
+        ("fer2013_privatetest", DATA / "fer2013", "usage_test"),
+    ):
         n = build(name, str(data), split, out, args.seed, args.limit)
         print(f"wrote {n} scenes to {out / name}")
 

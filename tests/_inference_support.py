@@ -22,8 +22,9 @@ def rafdb_faces(n: int, seed: int = 0) -> list[np.ndarray]:
     return [np.asarray(Image.open(files[i]).convert("RGB")) for i in pick]
 
 
-def compose_canvas(faces: list[np.ndarray], boxes: list[tuple[int, int, int]], size=(640, 480),
-                   seed: int = 0) -> np.ndarray:
+def compose_canvas(
+    faces: list[np.ndarray], boxes: list[tuple[int, int, int]], size=(640, 480), seed: int = 0
+) -> np.ndarray:
     """Paste each face resized to ``s`` px at ``(x, y, s)`` on a noisy, textured background; RGB uint8 HxWx3."""
     import cv2
 
@@ -33,7 +34,7 @@ def compose_canvas(faces: list[np.ndarray], boxes: list[tuple[int, int, int]], s
     canvas = np.clip(base + rng.normal(0, 12, size=(h, w, 3)), 0, 255).astype(np.uint8)
     canvas = cv2.GaussianBlur(canvas, (0, 0), 3)
     for face, (x, y, s) in zip(faces, boxes):
-        canvas[y:y + s, x:x + s] = cv2.resize(face, (s, s), interpolation=cv2.INTER_CUBIC)
+        canvas[y : y + s, x : x + s] = cv2.resize(face, (s, s), interpolation=cv2.INTER_CUBIC)
     return canvas
 
 

@@ -13,18 +13,26 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from _serving_support import RAFDB_TEST, LiveServer, compose_photo, make_checkpoint
+from _serving_support import LiveServer, compose_photo, make_checkpoint
 from ferkit.labels import EMOTIONS
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts" / "browser"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 pytestmark = [
     pytest.mark.slow,
-    pytest.mark.skipif(not CHROMIUM.exists(), reason="/usr/bin/chromium is absent; run `make chromium` "
-                       "(apt-get install chromium) to run the browser tests"),
+    pytest.mark.skipif(
+        not CHROMIUM.exists(),
+        reason="/usr/bin/chromium is absent; run `make chromium` (apt-get install chromium) to run the browser tests",
+    ),
     pytest.mark.needs_data("rafdb/DATASET/test"),
 ]
 
@@ -47,8 +55,10 @@ def setup(tmp_path_factory):
 
     root = tmp_path_factory.mktemp("browser")
     photo = compose_photo(root / "two_faces.jpg", n_faces=2)
-    models = [str(make_checkpoint(root / "plain_cnn", "fercnet_s", seed=0)),
-              str(make_checkpoint(root / "cbam_net", "resnet18_cbam_small", seed=1))]
+    models = [
+        str(make_checkpoint(root / "plain_cnn", "fercnet_s", seed=0)),
+        str(make_checkpoint(root / "cbam_net", "resnet18_cbam_small", seed=1)),
+    ]
     app = create_app(load_recognizers(models, detector="haar"), ServerConfig())
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     with LiveServer(app) as server:
@@ -131,12 +141,15 @@ def test_non_image_gives_readable_error(page):
 
 def test_drag_and_drop(page, setup):
     data = base64.b64encode(setup["photo"].read_bytes()).decode()
-    page.evaluate("""(b64) => {
+    page.evaluate(
+        """(b64) => {
         const bytes = Uint8Array.from(atob(b64), c => c.charCodeAt(0));
         const dt = new DataTransfer();
         dt.items.add(new File([bytes], "dropped.jpg", {type: "image/jpeg"}));
         document.querySelector("#drop").dispatchEvent(new DragEvent("drop", {dataTransfer: dt, bubbles: true}));
-    }""", data)
+    }""",
+        data,
+    )
     page.wait_for_selector("#faces .face >> nth=1")
     assert page.locator("#faces .face").count() == 2
 
@@ -144,8 +157,11 @@ def test_drag_and_drop(page, setup):
 def test_webcam_mode_with_fake_camera(playwright, setup):
     # The fake camera plays our two-face photo, so the page sees faces, not Chromium's default test pattern.
     clip = write_y4m(setup["photo"], setup["root"] / "camera.y4m")
-    args = CHROMIUM_ARGS + ["--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
-                            f"--use-file-for-fake-video-capture={clip}"]
+    args = CHROMIUM_ARGS + [
+        "--use-fake-device-for-media-stream",
+        "--use-fake-ui-for-media-stream",
+        f"--use-file-for-fake-video-capture={clip}",
+    ]
     browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=args)
     try:
         page = browser.new_page(viewport={"width": 1280, "height": 860})

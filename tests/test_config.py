@@ -18,8 +18,11 @@ def _yaml(tmp_path: Path, text: str) -> Path:
 
 
 def test_defaults_yaml_then_overrides(tmp_path):
-    path = _yaml(tmp_path, "data: {batch_size: 32, image_size: 64}\nstages:\n  - {epochs: 2, lr: 1e-3}\n"
-                           "  - {epochs: 3, lr: 1e-5, train: [all]}\n")
+    path = _yaml(
+        tmp_path,
+        "data: {batch_size: 32, image_size: 64}\nstages:\n  - {epochs: 2, lr: 1e-3}\n"
+        "  - {epochs: 3, lr: 1e-5, train: [all]}\n",
+    )
     cfg = load_config(path, ["data.batch_size=16", "stages.1.lr=2e-5", "model.kwargs.drop_rate=0.1"])
     assert cfg.data.batch_size == 16  # override beats YAML
     assert cfg.data.image_size == 64  # YAML beats default
@@ -34,11 +37,14 @@ def test_val_from_override_builds_the_nested_config():
     assert cfg.data.val_from.fractions == {"val": 0.4, "test": 0.6} and cfg.data.val_from.seed == 3
 
 
-@pytest.mark.parametrize("override, expected", [
-    ("data.bach_size=3", "Did you mean 'batch_size'"),
-    ("stages.0.optimiser=sgd", "Did you mean 'optimizer'"),
-    ("erly_stop.patience=2", "Did you mean 'early_stop'"),
-])
+@pytest.mark.parametrize(
+    "override, expected",
+    [
+        ("data.bach_size=3", "Did you mean 'batch_size'"),
+        ("stages.0.optimiser=sgd", "Did you mean 'optimizer'"),
+        ("erly_stop.patience=2", "Did you mean 'early_stop'"),
+    ],
+)
 def test_unknown_key_suggests(override, expected):
     with pytest.raises(ValueError, match=expected):
         load_config(None, [override])
@@ -49,15 +55,18 @@ def test_unknown_yaml_key_suggests(tmp_path):
         load_config(_yaml(tmp_path, "loss: {label_smothing: 0.1}\n"))
 
 
-@pytest.mark.parametrize("override, expected", [
-    ("data.batch_size=many", "must be an integer"),
-    ("stages.0.lr=fast", "must be a number"),
-    ("amp=yes", "must be a string"),  # YAML reads yes as true: not one of the amp modes
-    ("stages.0.scheduler=linear", "choose one of"),
-    ("stages.0.train=[head, neck]", "choose one of"),
-    ("stages.4.lr=1", "list index"),
-    ("data.batch_size", "KEY=VALUE"),
-])
+@pytest.mark.parametrize(
+    "override, expected",
+    [
+        ("data.batch_size=many", "must be an integer"),
+        ("stages.0.lr=fast", "must be a number"),
+        ("amp=yes", "must be a string"),  # YAML reads yes as true: not one of the amp modes
+        ("stages.0.scheduler=linear", "choose one of"),
+        ("stages.0.train=[head, neck]", "choose one of"),
+        ("stages.4.lr=1", "list index"),
+        ("data.batch_size", "KEY=VALUE"),
+    ],
+)
 def test_bad_values_fail_with_the_key(override, expected):
     with pytest.raises(ValueError, match=expected):
         load_config(None, [override])

@@ -53,8 +53,11 @@ def fer2013_subset(tmp_path_factory) -> Path:
     for split in ("train", "test"):
         for cls in sorted((src / split).iterdir()):
             files = sorted(cls.iterdir())
-            picks = [f for pre in ("Training_", "PublicTest_", "PrivateTest_")
-                     for f in [g for g in files if g.name.startswith(pre)][:PER_CLASS]]
+            picks = [
+                f
+                for pre in ("Training_", "PublicTest_", "PrivateTest_")
+                for f in [g for g in files if g.name.startswith(pre)][:PER_CLASS]
+            ]
             for f in picks:
                 _link(f, out / split / cls.name / f.name)
     return out
@@ -162,10 +165,12 @@ def test_ferplus_rule_on_synthetic_votes(tmp_path):
 
 @pytest.mark.parametrize("gz", [False, True])
 def test_fer2013_csv_synthetic(tmp_path, gz):
-    rows = [(i % 7, " ".join(map(str, _face(i).ravel())), u)
-            for i, u in enumerate(["Training"] * 8 + ["PublicTest"] * 3 + ["PrivateTest"] * 2)]
+    rows = [
+        (i % 7, " ".join(map(str, _face(i).ravel())), u)
+        for i, u in enumerate(["Training"] * 8 + ["PublicTest"] * 3 + ["PrivateTest"] * 2)
+    ]
     path = tmp_path / ("fer2013.csv.gz" if gz else "fer2013.csv")
-    with (gzip.open(path, "wt", newline="") if gz else open(path, "w", newline="")) as fh:
+    with gzip.open(path, "wt", newline="") if gz else open(path, "w", newline="") as fh:
         csv.writer(fh).writerows([("emotion", "pixels", "Usage"), *rows])
     for p in (path, tmp_path):
         assert detect_format(p) == "fer2013_csv"

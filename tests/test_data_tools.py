@@ -88,7 +88,8 @@ def test_inspect_within_duplicates_and_unreadable(folders):
     (folders / "test" / "sad" / "bad.jpg").write_bytes(b"\xff\xd8\xff\xe0 truncated")
     report = inspect_dataset(folders, workers=1)
     assert report["splits"]["train"]["duplicates_within"] == [
-        [str(folders / "train" / "happy" / n) for n in ("copy.png", "train_0.png")]]
+        [str(folders / "train" / "happy" / n) for n in ("copy.png", "train_0.png")]
+    ]
     assert [Path(s).name for s, _ in report["splits"]["test"]["unreadable"]] == ["bad.jpg"]
     assert report["duplicates_across"] == [] and report["totals"]["unreadable"] == 1
 
@@ -202,8 +203,9 @@ def test_loaders(folders):
     arrays.soft_labels = np.eye(7, dtype=np.float32)[arrays.labels]
     _, ys = ArrayDataset(arrays)[3]
     assert ys.shape == (7,) and ys.dtype == torch.float32
-    dist = build_loader(ArrayDataset(arrays), batch_size=4, train=False, num_workers=0, distributed=True,
-                        num_replicas=2, rank=1)
+    dist = build_loader(
+        ArrayDataset(arrays), batch_size=4, train=False, num_workers=0, distributed=True, num_replicas=2, rank=1
+    )
     assert type(dist.sampler).__name__ == "DistributedSampler" and len(dist.sampler) == 14
     with pytest.raises(ValueError, match="cannot be combined"):
         build_loader(ArrayDataset(arrays), 4, True, num_workers=0, balanced=True, distributed=True)
@@ -218,8 +220,24 @@ def test_cli_inspect_and_split(folders, tmp_path, capsys):
     assert report["splits"]["test"]["count"] == 28
     assert (out / "class_distribution.png").stat().st_size > 0 and (out / "inspect.json").is_file()
     split_file = tmp_path / "s.json"
-    assert main(["data", "split", str(folders), "--split", "test", "--into", "val:0.5,test:0.5",
-                 "--seed", "0", "--out", str(split_file)]) == 0
+    assert (
+        main(
+            [
+                "data",
+                "split",
+                str(folders),
+                "--split",
+                "test",
+                "--into",
+                "val:0.5,test:0.5",
+                "--seed",
+                "0",
+                "--out",
+                str(split_file),
+            ]
+        )
+        == 0
+    )
     doc = json.loads(split_file.read_text())
     assert doc["counts"] == {"val": 14, "test": 14} and doc["seed"] == 0
     assert main(["data", "inspect", str(tmp_path / "nothing")]) == 2

@@ -60,12 +60,14 @@ def test_agrees_with_sklearn_classification_report(report):
 
 
 def test_probability_metrics():
-    probs = np.array([
-        [0.7, 0.2, 0.1, 0.0],  # true 0: top-1 hit
-        [0.5, 0.4, 0.1, 0.0],  # true 1: top-2 hit
-        [0.5, 0.3, 0.2, 0.0],  # true 2: top-3 hit
-        [0.4, 0.3, 0.2, 0.1],  # true 3: miss in top-3
-    ])
+    probs = np.array(
+        [
+            [0.7, 0.2, 0.1, 0.0],  # true 0: top-1 hit
+            [0.5, 0.4, 0.1, 0.0],  # true 1: top-2 hit
+            [0.5, 0.3, 0.2, 0.0],  # true 2: top-3 hit
+            [0.4, 0.3, 0.2, 0.1],  # true 3: miss in top-3
+        ]
+    )
     y = [0, 1, 2, 3]
     rep = compute_report(y, probs.argmax(1), ["a", "b", "c", "d"], probs=probs)
     assert rep.accuracy == 0.25

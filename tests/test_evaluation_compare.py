@@ -16,10 +16,20 @@ CLASSES = ["a", "b", "c"]
 
 def _reports(weak_latency=None, session="s1"):
     timing = {"latency_session": session, "latency_runs": 50, "latency_threads": 2}
-    good = compute_report([0, 0, 1, 1, 2, 2], [0, 0, 1, 1, 2, 0], CLASSES, name="big",
-                          extra={"params": 11_200_000, "flops": 1.8e9, "latency_ms": 4.25, **timing})
-    weak = compute_report([0, 0, 1, 1, 2, 2], [0, 1, 1, 1, 2, 0], CLASSES, name="small",
-                          extra={"params": 300_000, "latency_ms": weak_latency, "latency_session": "s1"})
+    good = compute_report(
+        [0, 0, 1, 1, 2, 2],
+        [0, 0, 1, 1, 2, 0],
+        CLASSES,
+        name="big",
+        extra={"params": 11_200_000, "flops": 1.8e9, "latency_ms": 4.25, **timing},
+    )
+    weak = compute_report(
+        [0, 0, 1, 1, 2, 2],
+        [0, 1, 1, 1, 2, 0],
+        CLASSES,
+        name="small",
+        extra={"params": 300_000, "latency_ms": weak_latency, "latency_session": "s1"},
+    )
     return good, weak
 
 
@@ -91,8 +101,10 @@ def test_cli_compare_end_to_end(tmp_path, capsys):
     assert [r[0] for r in _rows(printed.split("\n\n")[0])] == ["run_big", "small"]
     for name in ("comparison.md", "comparison.json", "comparison.png", "comparison_per_class.png"):
         assert (out / name).stat().st_size > 0
-    assert main(["compare", str(tmp_path / "run_big"), str(weak_paths["json"]), "--out", str(out),
-                 "--names", "R18,tiny"]) == 0
+    assert (
+        main(["compare", str(tmp_path / "run_big"), str(weak_paths["json"]), "--out", str(out), "--names", "R18,tiny"])
+        == 0
+    )
     assert "| tiny |" in capsys.readouterr().out
     assert main(["compare", str(tmp_path / "missing"), "--out", str(out)]) == 2
     assert "No report at" in capsys.readouterr().err

@@ -69,8 +69,9 @@ def test_int8_calibrated_on_real_faces(checkpoint, tmp_path):
         (tmp_path / "calib" / cls).mkdir(parents=True)
         for f in sorted((src / cls).glob("*.jpg"))[:4]:
             shutil.copy(f, tmp_path / "calib" / cls / f.name)
-    result = export_model(checkpoint, "onnx", tmp_path / "q.onnx", int8=True, calib_data=str(tmp_path / "calib"),
-                          num_check=12)
+    result = export_model(
+        checkpoint, "onnx", tmp_path / "q.onnx", int8=True, calib_data=str(tmp_path / "calib"), num_check=12
+    )
     assert result.path.is_file() and np.isfinite(result.max_abs_diff) and result.top1_agreement >= 0.75
 
 
@@ -99,7 +100,7 @@ def test_bad_arguments(checkpoint, tmp_path):
 
 
 def test_exported_metadata_is_validated(checkpoint, tmp_path):
-    """A hand-edited export fails at load like a checkpoint does, naming the field (here a sign-flipping temperature)."""
+    """A hand-edited export fails at load like a checkpoint does, naming the field (a sign-flipping temperature)."""
     from ferkit.export.onnx import model_bytes
 
     net, meta = load_model(checkpoint)
@@ -108,8 +109,7 @@ def test_exported_metadata_is_validated(checkpoint, tmp_path):
     bad = tmp_path / "bad.pt"
     with pytest.warns(torch.jit.TracerWarning):  # FERNet's Python-side input-size check, constant here
         traced = torch.jit.trace(net, torch.zeros(1, 1, 48, 48))
-    torch.jit.save(traced, str(bad),
-                   _extra_files={"model.json": '{"image_size": 0, "in_chans": 1}'})
+    torch.jit.save(traced, str(bad), _extra_files={"model.json": '{"image_size": 0, "in_chans": 1}'})
     with pytest.raises(ValueError, match=f"{bad}: metadata field 'image_size' = 0"):
         read_torchscript(bad)
 

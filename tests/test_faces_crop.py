@@ -79,8 +79,11 @@ def template_checkpoint(tmp_path):
 
     torch.manual_seed(0)
     model = create_model("fercnet_s", num_classes=7, in_chans=1).eval()
-    return save_checkpoint(model, tmp_path / "ckpt", {"image_size": 48, "in_chans": 1, "mean": [0.5], "std": [0.5],
-                                                      "crop": CropSpec(48, 1).to_dict()})
+    return save_checkpoint(
+        model,
+        tmp_path / "ckpt",
+        {"image_size": 48, "in_chans": 1, "mean": [0.5], "std": [0.5], "crop": CropSpec(48, 1).to_dict()},
+    )
 
 
 class _Recorder:

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from _serving_support import RAFDB_TEST, compose_photo, make_checkpoint
+from _serving_support import compose_photo, make_checkpoint
 
 pytestmark = pytest.mark.needs_data("rafdb/DATASET/test")
 
@@ -41,7 +41,7 @@ def _jpeg_claiming(width: int, height: int) -> bytes:
     """A small JPEG whose SOF header is patched to claim ``width`` x ``height``."""
     data = bytearray(_save(Image.new("RGB", (64, 64), (120, 90, 60)), "JPEG"))
     sof = data.index(b"\xff\xc0")
-    data[sof + 5:sof + 9] = struct.pack(">HH", height, width)
+    data[sof + 5 : sof + 9] = struct.pack(">HH", height, width)
     return bytes(data)
 
 
@@ -55,7 +55,7 @@ def corpus(tmp_path_factory):
     """name -> (bytes, content type, expected status, expected error code or None for a 200 with faces)."""
     root = tmp_path_factory.mktemp("fuzz")
     photo = Image.open(compose_photo(root / "photo.jpg", n_faces=2)).convert("RGB")
-    gray16 = Image.fromarray((np.asarray(photo.convert("L"), dtype=np.uint16) * 257))  # full 16-bit range
+    gray16 = Image.fromarray(np.asarray(photo.convert("L"), dtype=np.uint16) * 257)  # full 16-bit range
     assert gray16.mode == "I;16"
     mpo = _save(photo, "MPO", save_all=True, append_images=[photo.transpose(Image.Transpose.FLIP_LEFT_RIGHT)])
     jpeg = _save(photo, "JPEG", quality=90)
@@ -66,7 +66,7 @@ def corpus(tmp_path_factory):
         "bomb_20000.png": (_png_1bit(20000, 20000), "image/png", 413, "too_many_pixels"),
         "header_65000.jpg": (_jpeg_claiming(65000, 65000), "image/jpeg", 413, "too_many_pixels"),
         "header_8000.png": (_png_1bit(8000, 8000, rows=10), "image/png", 413, "too_many_pixels"),
-        "truncated.jpg": (jpeg[:len(jpeg) // 3], "image/jpeg", 400, "corrupt_image"),
+        "truncated.jpg": (jpeg[: len(jpeg) // 3], "image/jpeg", 400, "corrupt_image"),
         "zero_bytes.jpg": (b"", "image/jpeg", 400, "empty_upload"),
         "text.jpg": (b"hello, I am not a photo\n" * 20, "image/jpeg", 400, "not_an_image"),
         "animated.gif": (_gif_animated(), "image/gif", 415, "unsupported_media_type"),
@@ -132,12 +132,28 @@ def test_predict_cli_on_a_folder_of_bad_files_writes_the_good_one_and_exits_3(se
     assert set(frames) == set(corpus) | {"a_good.jpg"}
     assert len(frames["a_good.jpg"]["faces"]) == 2 and frames["a_good.jpg"]["error"] is None
     # The CLI reads GIFs too, and has no pixel limit of its own under Pillow's (Pillow pads the short PNG's rows).
-    for name in ("gray16.png", "phone.mpo.jpg", "cmyk.jpg", "rgba.png", "animated.gif", "gif_as_png.png",
-                 "header_8000.png"):
+    for name in (
+        "gray16.png",
+        "phone.mpo.jpg",
+        "cmyk.jpg",
+        "rgba.png",
+        "animated.gif",
+        "gif_as_png.png",
+        "header_8000.png",
+    ):
         assert frames[name]["error"] is None, (name, frames[name]["error"])
     assert "image too small (700x1)" in frames["tall_1px.png"]["error"]
     failed = [n for n, f in frames.items() if f["error"]]
-    assert sorted(failed) == sorted(["tall_1px.png", "one_pixel.png", "strip.png", "bomb_20000.png",
-                                     "header_65000.jpg", "truncated.jpg", "zero_bytes.jpg",
-                                     "text.jpg"])
+    assert sorted(failed) == sorted(
+        [
+            "tall_1px.png",
+            "one_pixel.png",
+            "strip.png",
+            "bomb_20000.png",
+            "header_65000.jpg",
+            "truncated.jpg",
+            "zero_bytes.jpg",
+            "text.jpg",
+        ]
+    )
     assert f"{len(failed)} of {len(frames)} input(s) could not be read" in err

@@ -102,7 +102,7 @@ def test_video_frames_timestamps_and_tracking(rec, tmp_path):
     np.testing.assert_allclose([f.timestamp for f in frames], np.arange(20) / 10.0, atol=1e-6)
     assert [f.frame_index for f in frames] == list(range(20))
     ids_left, ids_right = set(), set()
-    for fr, truth in zip(frames, boxes):
+    for fr, _truth in zip(frames, boxes):
         assert len(fr.faces) == 2
         for face in fr.faces:
             (ids_left if face.box[0] < 160 else ids_right).add(face.track_id)

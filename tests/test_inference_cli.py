@@ -25,8 +25,22 @@ def test_predict_folder_writes_json_csv_and_annotated_images(ckpt, tmp_path, cap
     Image.fromarray(np.full((100, 100, 3), 90, np.uint8)).save(src / "blank.png")
     (src / "bad.png").write_text("not a png")
     out = tmp_path / "out"
-    rc = main(["predict", str(src), "--model", str(ckpt), "--top-k", "3", "--json", str(out / "r.json"),
-               "--csv", str(out / "r.csv"), "--save", str(out)])
+    rc = main(
+        [
+            "predict",
+            str(src),
+            "--model",
+            str(ckpt),
+            "--top-k",
+            "3",
+            "--json",
+            str(out / "r.json"),
+            "--csv",
+            str(out / "r.csv"),
+            "--save",
+            str(out),
+        ]
+    )
     captured = capsys.readouterr()
     text = captured.out
     assert rc == 3 and "1 of 3 input(s) could not be read" in captured.err  # the rest is still written
@@ -34,8 +48,14 @@ def test_predict_folder_writes_json_csv_and_annotated_images(ckpt, tmp_path, cap
     rows = list(csv.DictReader(open(out / "r.csv")))
     assert [r["status"] for r in rows].count("ok") == 2 and len(rows) == 4
     ok = [r for r in rows if r["status"] == "ok"]
-    assert all(r["top3"] and abs(sum(float(r[f"p_{k}"]) for k in ("angry", "disgust", "fear", "happy", "neutral",
-                                                                    "sad", "surprise")) - 1) < 1e-3 for r in ok)
+    assert all(
+        r["top3"]
+        and abs(
+            sum(float(r[f"p_{k}"]) for k in ("angry", "disgust", "fear", "happy", "neutral", "sad", "surprise")) - 1
+        )
+        < 1e-3
+        for r in ok
+    )
     data = json.loads((out / "r.json").read_text())
     assert data["model"]["arch"] == "simple_cnn" and len(data["frames"]) == 3
     assert (out / "two.jpg").is_file() and (out / "blank.png").is_file()
@@ -44,8 +64,21 @@ def test_predict_folder_writes_json_csv_and_annotated_images(ckpt, tmp_path, cap
 def test_predict_video_writes_csv_with_timestamps_video_and_timeline(ckpt, tmp_path, capsys):
     make_video(tmp_path / "clip.mp4", n_frames=12, fps=12.0)
     out = tmp_path / "out"
-    assert main(["predict", str(tmp_path / "clip.mp4"), "--model", str(ckpt), "--csv", str(out / "v.csv"),
-                 "--save", str(out)]) == 0
+    assert (
+        main(
+            [
+                "predict",
+                str(tmp_path / "clip.mp4"),
+                "--model",
+                str(ckpt),
+                "--csv",
+                str(out / "v.csv"),
+                "--save",
+                str(out),
+            ]
+        )
+        == 0
+    )
     rows = list(csv.DictReader(open(out / "v.csv")))
     assert len(rows) == 24 and {r["track_id"] for r in rows} == {"1", "2"}
     assert float(rows[-1]["timestamp"]) == pytest.approx(11 / 12, abs=1e-3)
@@ -66,8 +99,11 @@ def test_predict_checks_destinations_before_any_work(tmp_path, capsys):
     a_file = tmp_path / "file.txt"
     a_file.write_text("x")
     # The model does not exist: a bad destination must be reported first, before anything loads.
-    for flags, message in ((["--json", str(tmp_path)], "is a folder"), (["--save", str(a_file)], "is a file"),
-                           (["--csv", str(a_file / "r.csv")], f"Cannot write to {a_file}")):
+    for flags, message in (
+        (["--json", str(tmp_path)], "is a folder"),
+        (["--save", str(a_file)], "is a file"),
+        (["--csv", str(a_file / "r.csv")], f"Cannot write to {a_file}"),
+    ):
         assert main(["predict", str(image), "--model", str(tmp_path / "no_model"), *flags]) == 2
         assert message in capsys.readouterr().err
 
@@ -95,11 +131,27 @@ def test_evaluate_cli_detect_faces(ckpt, tmp_path, capsys):
     for k, cls in enumerate(("happy", "sad")):
         (tmp_path / "ds" / cls).mkdir(parents=True)
         Image.fromarray(compose_canvas(rafdb_faces(1, seed=k), [(100, 60, 160)], size=(360, 280))).save(
-            tmp_path / "ds" / cls / "a.png")
+            tmp_path / "ds" / cls / "a.png"
+        )
     Image.fromarray(np.full((200, 200, 3), 100, np.uint8)).save(tmp_path / "ds" / "happy" / "blank.png")
     out = tmp_path / "rep"
-    assert main(["evaluate", "--model", str(ckpt), "--data", str(tmp_path / "ds"), "--split", "all",
-                 "--detect-faces", "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "evaluate",
+                "--model",
+                str(ckpt),
+                "--data",
+                str(tmp_path / "ds"),
+                "--split",
+                "all",
+                "--detect-faces",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     text = capsys.readouterr().out
     assert "no face found:" in text and "blank.png" in text
     report = json.loads((out / "report.json").read_text())

@@ -9,7 +9,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from tests._inference_support import make_checkpoint
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -36,8 +35,9 @@ sys.exit(code)
 
 
 def run_without_torch(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-c", NO_TORCH, *map(str, args)], capture_output=True, text=True,
-                          timeout=300, cwd=ROOT)
+    return subprocess.run(
+        [sys.executable, "-c", NO_TORCH, *map(str, args)], capture_output=True, text=True, timeout=300, cwd=ROOT
+    )
 
 
 @pytest.fixture(scope="module")
@@ -72,13 +72,17 @@ def test_csv_to_stdout_without_torch(exported):
     assert rows and rows[0]["source"] == str(SAMPLE) and rows[0]["status"] == "ok"
 
 
-@pytest.mark.parametrize("args", [
-    ["predict", SAMPLE, "--model", "CKPT"],
-    ["predict", SAMPLE, "--model", "CKPT", "--backend", "torch"],
-    ["explain", SAMPLE, "--model", "CKPT", "--save", "OUT"],
-    ["export", "--model", "CKPT"],
-    ["train", "configs/does_not_matter.yaml"],
-], ids=["checkpoint", "torch-backend", "explain", "export", "train"])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["predict", SAMPLE, "--model", "CKPT"],
+        ["predict", SAMPLE, "--model", "CKPT", "--backend", "torch"],
+        ["explain", SAMPLE, "--model", "CKPT", "--save", "OUT"],
+        ["export", "--model", "CKPT"],
+        ["train", "configs/does_not_matter.yaml"],
+    ],
+    ids=["checkpoint", "torch-backend", "explain", "export", "train"],
+)
 def test_torch_verbs_name_the_extra(exported, tmp_path, args):
     args = [str(exported.parent) if a == "CKPT" else str(tmp_path / "out") if a == "OUT" else a for a in args]
     proc = run_without_torch(*args)

@@ -122,8 +122,9 @@ def test_attention_is_identity_at_init(variant):
     # model's non-attention tensors are the plain model's, in the same order.
     torch.manual_seed(4)
     other = create_model(variant, in_chans=1).eval()
-    attn_keys = {f"{n}.{k}" for n, m in other.named_modules() if isinstance(m, (CBAM, SqueezeExcite))
-                 for k in m.state_dict()}
+    attn_keys = {
+        f"{n}.{k}" for n, m in other.named_modules() if isinstance(m, (CBAM, SqueezeExcite)) for k in m.state_dict()
+    }
     target = [k for k in other.state_dict() if k not in attn_keys]
     source = plain.state_dict()
     assert len(target) == len(source)
@@ -133,8 +134,9 @@ def test_attention_is_identity_at_init(variant):
     assert all(m.gamma.item() == 0.0 for m in other.modules() if isinstance(m, (CBAM, SqueezeExcite)))
 
 
-@pytest.mark.parametrize("name", ["resnet50_cbam", "resnet18_cbam_light", "mobilenet_v3_small", "inception_v3",
-                                  "fercnet_s", "simple_cnn"])
+@pytest.mark.parametrize(
+    "name", ["resnet50_cbam", "resnet18_cbam_light", "mobilenet_v3_small", "inception_v3", "fercnet_s", "simple_cnn"]
+)
 def test_split_parameters_covers_each_once(name):
     model = create_model(name, in_chans=1)
     groups = split_parameters(model)

@@ -73,11 +73,20 @@ def test_load_other_architecture(tmp_path):
         load_model(folder)
 
 
-@pytest.mark.parametrize("field,value,allowed", [
-    ("temperature", -1, "> 0"), ("temperature", 0, "> 0"), ("image_size", 0, "8 to 1024"),
-    ("image_size", 100000, "8 to 1024"), ("mean", [], "1 or in_chans=1"), ("std", [0.0], "> 0"),
-    ("labels", ["a", "b"], "num_classes=7"), ("labels", [1, 2, 3, 4, 5, 6, 7], "strings"), ("in_chans", 2, "1 .gray"),
-])
+@pytest.mark.parametrize(
+    "field,value,allowed",
+    [
+        ("temperature", -1, "> 0"),
+        ("temperature", 0, "> 0"),
+        ("image_size", 0, "8 to 1024"),
+        ("image_size", 100000, "8 to 1024"),
+        ("mean", [], "1 or in_chans=1"),
+        ("std", [0.0], "> 0"),
+        ("labels", ["a", "b"], "num_classes=7"),
+        ("labels", [1, 2, 3, 4, 5, 6, 7], "strings"),
+        ("in_chans", 2, "1 .gray"),
+    ],
+)
 def test_bad_metadata_fails_at_load_naming_file_field_and_range(tmp_path, field, value, allowed):
     folder = save_checkpoint(create_model("simple_cnn"), tmp_path / "bad")
     meta = json.loads((folder / "model.json").read_text())

@@ -10,8 +10,8 @@ import pytest
 import torch
 
 from ferkit.faces.crop import CropSpec, crop_face, to_model_input
-from ferkit.inference.backends import load_classifier, resolve_model_path, softmax
 from ferkit.faces.types import Detection
+from ferkit.inference.backends import load_classifier, resolve_model_path, softmax
 from ferkit.inference.results import FaceResult, FrameResult
 from ferkit.inference.tracking import FaceTracker, box_iou, resolve_smoothing
 from ferkit.labels import EMOTIONS

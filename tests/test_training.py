@@ -39,10 +39,21 @@ def faces(tmp_path_factory) -> Path:
 
 
 def _cfg(faces: Path, out: Path, *extra: str):
-    base = [f"data.path={faces}", "data.cache=false", "data.image_size=32", "data.channels=1",
-            "data.val_from={split: test, fractions: {val: 0.5, test: 0.5}, seed: 0}", "data.batch_size=7",
-            "data.augment=none", "model.name=simple_cnn", "model.kwargs.drop_rate=0.0", "threads=1",
-            f"out_dir={out}", "name=run", "channels_last=false"]
+    base = [
+        f"data.path={faces}",
+        "data.cache=false",
+        "data.image_size=32",
+        "data.channels=1",
+        "data.val_from={split: test, fractions: {val: 0.5, test: 0.5}, seed: 0}",
+        "data.batch_size=7",
+        "data.augment=none",
+        "model.name=simple_cnn",
+        "model.kwargs.drop_rate=0.0",
+        "threads=1",
+        f"out_dir={out}",
+        "name=run",
+        "channels_last=false",
+    ]
     return load_config(None, base + list(extra))
 
 
@@ -98,9 +109,18 @@ def test_small_real_run_learns_and_writes_its_outputs(trained_run):
     assert len(hist) == 3
     assert hist[-1]["train_loss"] < hist[0]["train_loss"]
     run = trained_run.run_dir
-    for name in ("config.yaml", "metrics.csv", "metrics.jsonl", "curves.png", "result.json",
-                 "best/model.safetensors", "best/model.json", "last/state.pt", "test_report/report.json",
-                 "test_report/confusion.png"):
+    for name in (
+        "config.yaml",
+        "metrics.csv",
+        "metrics.jsonl",
+        "curves.png",
+        "result.json",
+        "best/model.safetensors",
+        "best/model.json",
+        "last/state.pt",
+        "test_report/report.json",
+        "test_report/confusion.png",
+    ):
         assert (run / name).is_file(), name
     assert len((run / "metrics.csv").read_text().strip().splitlines()) == 4  # header + 3 epochs
 
@@ -119,8 +139,14 @@ def test_resumed_run_ends_like_an_uninterrupted_one(faces, tmp_path):
 
     from ferkit.training import fit
 
-    extra = ("stages.0.epochs=2", "stages.0.lr=3e-3", "data.augment=standard", "model.name=fercnet_s",
-             "model.kwargs.drop_rate=0.3", "stages.0.scheduler=cosine")
+    extra = (
+        "stages.0.epochs=2",
+        "stages.0.lr=3e-3",
+        "data.augment=standard",
+        "model.name=fercnet_s",
+        "model.kwargs.drop_rate=0.3",
+        "stages.0.scheduler=cosine",
+    )
     full = fit(_cfg(faces, tmp_path / "a", *extra), progress=False)
 
     def crash(row):
@@ -142,8 +168,15 @@ def test_resumed_run_ends_like_an_uninterrupted_one(faces, tmp_path):
 def test_early_stopping_stops_when_the_metric_cannot_improve(faces, tmp_path):
     from ferkit.training import fit
 
-    cfg = _cfg(faces, tmp_path, "stages.0.epochs=5", "stages.0.lr=0", "stages.0.train=[head]",
-               "early_stop.patience=1", "early_stop.metric=val_loss")
+    cfg = _cfg(
+        faces,
+        tmp_path,
+        "stages.0.epochs=5",
+        "stages.0.lr=0",
+        "stages.0.train=[head]",
+        "early_stop.patience=1",
+        "early_stop.metric=val_loss",
+    )
     result = fit(cfg, progress=False)
     assert result.stopped_early and len(result.history) == 2
 
@@ -155,8 +188,20 @@ def test_evaluate_cli_writes_a_report(trained_run, faces, tmp_path, capsys):
     from ferkit.cli import main
 
     out = tmp_path / "rep"
-    code = main(["evaluate", "--model", str(trained_run.run_dir / "best"), "--data", str(faces), "--split", "test",
-                 "--out", str(out), "--no-latency"])
+    code = main(
+        [
+            "evaluate",
+            "--model",
+            str(trained_run.run_dir / "best"),
+            "--data",
+            str(faces),
+            "--split",
+            "test",
+            "--out",
+            str(out),
+            "--no-latency",
+        ]
+    )
     assert code == 0
     rep = json.loads((out / "report.json").read_text())
     assert rep["n"] == 7 * PER_CLASS and rep["extra"]["params"] > 0 and (out / "confusion.png").is_file()
@@ -195,8 +240,18 @@ def test_torchrun_two_processes_complete_an_epoch(faces, tmp_path):
     cfg = _cfg(faces, tmp_path, "stages.0.epochs=1", "device=cpu")
     path = save_config(cfg, tmp_path / "ddp.yaml")
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO / "src")}
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
-           "-m", "ferkit", "train", str(path), "--no-progress"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node=2",
+        "-m",
+        "ferkit",
+        "train",
+        str(path),
+        "--no-progress",
+    ]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=240, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
     run = tmp_path / "run"

@@ -27,6 +27,9 @@ def test_init_from_copies_weights_and_checks_arch(tmp_path):
 
 
 def test_finetune_recipe_loads_with_override():
-    cfg = load_config(Path(__file__).resolve().parents[1] / "configs" / "default_fercnet_s_finetune.yaml", ["model.init_from=/some/run/best"])
+    cfg = load_config(
+        Path(__file__).resolve().parents[1] / "configs" / "default_fercnet_s_finetune.yaml",
+        ["model.init_from=/some/run/best"],
+    )
     assert cfg.model.init_from == "/some/run/best" and cfg.data.train_split == "usage_train"
     assert cfg.data.val_split == "usage_val"  # selection on PublicTest, never the PrivateTest split

@@ -20,14 +20,17 @@ def _arrays(n: int, soft: bool, value: int):
 
     labels = -np.ones(n, np.int64) if soft else np.arange(n) % 7
     soft_labels = np.full((n, 7), 1 / 7, np.float32) if soft else None
-    return CachedArrays(np.full((n, 4, 4, 1), value, np.uint8), labels, soft_labels,
-                        [f"{value}/{i}" for i in range(n)], EMOTIONS, [])
+    return CachedArrays(
+        np.full((n, 4, 4, 1), value, np.uint8), labels, soft_labels, [f"{value}/{i}" for i in range(n)], EMOTIONS, []
+    )
 
 
 def test_extra_train_config():
     cfg = load_config(None, ["data.extra_train=[{path: a, label_mode: soft}, {path: b, split: test}]"])
     assert [(s.path, s.split, s.format, s.label_mode) for s in cfg.data.extra_train] == [
-        ("a", "train", "auto", "soft"), ("b", "test", "auto", "majority")]
+        ("a", "train", "auto", "soft"),
+        ("b", "test", "auto", "majority"),
+    ]
     with pytest.raises(ValueError, match="Did you mean 'path'"):
         load_config(None, ["data.extra_train=[{pth: a}]"])
     with pytest.raises(ValueError, match="choose one of"):
@@ -63,9 +66,17 @@ def test_concat_arrays_rejects_other_classes():
 def test_ferplus_soft_plus_rafdb_hard(tmp_path):
     from ferkit.training.data import decode_splits, load_extra_train, load_splits
 
-    cfg = load_config(None, [f"data.path={FERPLUS}", "data.label_mode=soft", "data.val_split=val",
-                             "data.max_per_class=2", "data.cache=false",
-                             f"data.extra_train=[{{path: {RAFDB}, split: train}}]"]).data
+    cfg = load_config(
+        None,
+        [
+            f"data.path={FERPLUS}",
+            "data.label_mode=soft",
+            "data.val_split=val",
+            "data.max_per_class=2",
+            "data.cache=false",
+            f"data.extra_train=[{{path: {RAFDB}, split: train}}]",
+        ],
+    ).data
     splits, extra = load_splits(cfg), load_extra_train(cfg)
     arrays = decode_splits(cfg, splits, 32, 1, extra=extra)
     n_fer, n_raf = len(splits["train"]), len(extra[0])
@@ -83,11 +94,26 @@ def test_ferplus_soft_plus_rafdb_hard(tmp_path):
 def test_fit_on_mixed_sources(tmp_path):
     from ferkit.training import fit
 
-    cfg = load_config(None, [f"data.path={FERPLUS}", "data.label_mode=soft", "data.val_split=val",
-                             "data.max_per_class=3", "data.cache=false", "data.image_size=32", "data.batch_size=8",
-                             f"data.extra_train=[{{path: {RAFDB}, split: train}}]", "model.name=simple_cnn",
-                             "loss.class_weights=balanced", "loss.label_smoothing=0.1",
-                             "stages=[{epochs: 1, lr: 1.0e-3}]", "device=cpu", f"out_dir={tmp_path}", "name=mix"])
+    cfg = load_config(
+        None,
+        [
+            f"data.path={FERPLUS}",
+            "data.label_mode=soft",
+            "data.val_split=val",
+            "data.max_per_class=3",
+            "data.cache=false",
+            "data.image_size=32",
+            "data.batch_size=8",
+            f"data.extra_train=[{{path: {RAFDB}, split: train}}]",
+            "model.name=simple_cnn",
+            "loss.class_weights=balanced",
+            "loss.label_smoothing=0.1",
+            "stages=[{epochs: 1, lr: 1.0e-3}]",
+            "device=cpu",
+            f"out_dir={tmp_path}",
+            "name=mix",
+        ],
+    )
     result = fit(cfg, progress=False)
     row = result.history[0]
     assert np.isfinite(row["train_loss"]) and row["val_acc"] is not None

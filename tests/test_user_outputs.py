@@ -6,9 +6,9 @@ import sys
 
 import numpy as np
 import pytest
+from tests._inference_support import make_checkpoint
 
 from ferkit.inference.results import FaceResult, FrameResult, to_pandas
-from tests._inference_support import make_checkpoint
 
 LABELS = ("angry", "happy", "sad")
 
@@ -19,17 +19,31 @@ def _face(box, label, track_id=None) -> FaceResult:
 
 
 def _frames() -> list[FrameResult]:
-    return [FrameResult("a.jpg", 0, None, (64, 48), [_face((1, 2, 30, 40), "happy"), _face((5, 6, 7, 8), "sad")]),
-            FrameResult("b.jpg", 0, None, (64, 48), []),
-            FrameResult("v.mp4", 3, 0.125, (64, 48), [_face((10, 11, 12, 13), "angry", track_id=4)])]
+    return [
+        FrameResult("a.jpg", 0, None, (64, 48), [_face((1, 2, 30, 40), "happy"), _face((5, 6, 7, 8), "sad")]),
+        FrameResult("b.jpg", 0, None, (64, 48), []),
+        FrameResult("v.mp4", 3, 0.125, (64, 48), [_face((10, 11, 12, 13), "angry", track_id=4)]),
+    ]
 
 
 def test_to_pandas_one_row_per_face():
     pytest.importorskip("pandas")
     df = to_pandas(_frames())
     assert len(df) == 3  # the face-less frame adds no row
-    assert list(df.columns[:12]) == ["source", "frame", "timestamp", "face", "track_id", "x1", "y1", "x2", "y2",
-                                     "label", "score", "detection_score"]
+    assert list(df.columns[:12]) == [
+        "source",
+        "frame",
+        "timestamp",
+        "face",
+        "track_id",
+        "x1",
+        "y1",
+        "x2",
+        "y2",
+        "label",
+        "score",
+        "detection_score",
+    ]
     assert list(df.columns[12:]) == ["p_angry", "p_happy", "p_sad"]
     assert df.loc[1, ["x1", "y1", "x2", "y2"]].tolist() == [5, 6, 7, 8] and df.loc[1, "label"] == "sad"
     assert df["track_id"].isna().tolist() == [True, True, False] and df.loc[2, "track_id"] == 4
@@ -102,7 +116,9 @@ def test_cli_messages_name_flags():
     from ferkit.cli import cli_message
 
     args = argparse.Namespace(verb="predict", backend="auto", model=None, batch_size=64)
-    text = cli_message("m.onnx is an ONNX export; use backend='onnx' (or 'auto'), or pass model=PATH; "
-                       "lower data.batch_size=64.", args)
-    assert text == ("m.onnx is an ONNX export; use --backend onnx (or 'auto'), or pass --model PATH; "
-                    "lower data.batch_size=64.")
+    text = cli_message(
+        "m.onnx is an ONNX export; use backend='onnx' (or 'auto'), or pass model=PATH; lower data.batch_size=64.", args
+    )
+    assert text == (
+        "m.onnx is an ONNX export; use --backend onnx (or 'auto'), or pass --model PATH; lower data.batch_size=64."
+    )

@@ -18,8 +18,14 @@ SAMPLE = ROOT / "src" / "ferkit" / "assets" / "samples" / "astronaut.jpg"
 
 def _predict(env: dict, out: Path, cwd: Path) -> dict:
     code = "import sys; from ferkit.cli import main; sys.exit(main(sys.argv[1:]))"
-    proc = subprocess.run([sys.executable, "-c", code, "predict", str(SAMPLE), "--json", str(out)], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-c", code, "predict", str(SAMPLE), "--json", str(out)],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     return json.loads(out.read_text())
 
@@ -27,11 +33,28 @@ def _predict(env: dict, out: Path, cwd: Path) -> dict:
 @pytest.mark.slow
 def test_wheel_predicts_like_the_source_tree(tmp_path):
     wheel_dir, target = tmp_path / "wheel", tmp_path / "site"
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w",
-                    str(wheel_dir), str(ROOT)], check=True, timeout=600)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "-q",
+            "-w",
+            str(wheel_dir),
+            str(ROOT),
+        ],
+        check=True,
+        timeout=600,
+    )
     (wheel,) = wheel_dir.glob("ferkit-*.whl")
-    subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target", str(target), str(wheel)],
-                   check=True, timeout=300)
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target", str(target), str(wheel)],
+        check=True,
+        timeout=300,
+    )
     assert (target / "ferkit" / "assets" / "detectors" / "face_detection_short_range.onnx").is_file()
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     wheel_env = {**env, "PYTHONPATH": str(target)}

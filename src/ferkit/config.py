@@ -131,10 +131,15 @@ class TrainConfig:
 
 
 _CHOICES: dict[str, tuple[str, ...]] = {
-    "device": DEVICES, "amp": AMP_MODES, "early_stop.metric": METRICS, "data.label_mode": ("majority", "soft"),
+    "device": DEVICES,
+    "amp": AMP_MODES,
+    "early_stop.metric": METRICS,
+    "data.label_mode": ("majority", "soft"),
     "data.crop": ("template", "resize"),
 }
 _STAGE_CHOICES: dict[str, tuple[str, ...]] = {"optimizer": OPTIMIZERS, "scheduler": SCHEDULERS}
+
+
 def _check_choice(key: str, value: str, choices: tuple[str, ...]) -> None:
     if value not in choices:
         raise ValueError(f"{key}={value!r} is not valid; choose one of {list(choices)}.")
@@ -142,8 +147,13 @@ def _check_choice(key: str, value: str, choices: tuple[str, ...]) -> None:
 
 def validate(cfg: TrainConfig) -> TrainConfig:
     """Value checks beyond types (choices, ranges); returns ``cfg``."""
-    flat = {"device": cfg.device, "amp": cfg.amp, "early_stop.metric": cfg.early_stop.metric,
-            "data.label_mode": cfg.data.label_mode, "data.crop": cfg.data.crop}
+    flat = {
+        "device": cfg.device,
+        "amp": cfg.amp,
+        "early_stop.metric": cfg.early_stop.metric,
+        "data.label_mode": cfg.data.label_mode,
+        "data.crop": cfg.data.crop,
+    }
     for key, choices in _CHOICES.items():
         _check_choice(key, flat[key], choices)
     if not cfg.stages:

@@ -104,8 +104,10 @@ def set_dotted(tree: dict, key: str, value: Any, new_node: Callable[[str], Any] 
         where = ".".join(parts[: i + 1])
         if isinstance(node, list):
             if not part.lstrip("-").isdigit() or not -len(node) <= int(part) < len(node):
-                raise ValueError(f"Override {key!r}: {where!r} needs a list index 0..{len(node) - 1}; "
-                                 f"add the item in the YAML (e.g. another stage) first.")
+                raise ValueError(
+                    f"Override {key!r}: {where!r} needs a list index 0..{len(node) - 1}; "
+                    f"add the item in the YAML (e.g. another stage) first."
+                )
             idx = int(part)
             if last:
                 node[idx] = value

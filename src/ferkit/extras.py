@@ -43,8 +43,11 @@ def require(purpose: str, *modules: str) -> None:
     missing = [m for m in modules if not is_installed(m)]
     if missing:
         hints = sorted({install_hint(m) or f"pip install {m}" for m in missing})
-        raise MissingExtraError(f"{purpose} needs {', '.join(missing)}, which this install lacks; install it with "
-                                f"`{'` and `'.join(hints)}`.", name=missing[0])
+        raise MissingExtraError(
+            f"{purpose} needs {', '.join(missing)}, which this install lacks; install it with "
+            f"`{'` and `'.join(hints)}`.",
+            name=missing[0],
+        )
 
 
 def torch_available() -> bool:

@@ -42,17 +42,38 @@ SYNONYMS: dict[str, str] = {
 
 # FER2013 CSV `emotion` column (Goodfellow et al. 2013).
 FER2013_CSV_INDEX: dict[int, str] = {
-    0: "angry", 1: "disgust", 2: "fear", 3: "happy", 4: "sad", 5: "surprise", 6: "neutral",
+    0: "angry",
+    1: "disgust",
+    2: "fear",
+    3: "happy",
+    4: "sad",
+    5: "surprise",
+    6: "neutral",
 }
 
 # RAF-DB basic emotion ids (Li et al. 2017), used by its release and by the Kaggle layout's folders.
 RAFDB_INDEX: dict[int, str] = {
-    1: "surprise", 2: "fear", 3: "disgust", 4: "happy", 5: "sad", 6: "angry", 7: "neutral",
+    1: "surprise",
+    2: "fear",
+    3: "disgust",
+    4: "happy",
+    5: "sad",
+    6: "angry",
+    7: "neutral",
 }
 
 # FER+ label.csv vote columns after the file name and face box (Barsoum et al. 2016).
 FERPLUS_COLUMNS: tuple[str, ...] = (
-    "neutral", "happiness", "surprise", "sadness", "anger", "disgust", "fear", "contempt", "unknown", "NF",
+    "neutral",
+    "happiness",
+    "surprise",
+    "sadness",
+    "anger",
+    "disgust",
+    "fear",
+    "contempt",
+    "unknown",
+    "NF",
 )
 
 

@@ -22,19 +22,32 @@ def check_metadata(meta: dict, source) -> dict:
     rules = {
         "num_classes": (lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 2, "an integer >= 2"),
         "in_chans": (lambda v: v in (1, 3) and not isinstance(v, bool), "1 (gray) or 3 (RGB)"),
-        "image_size": (lambda v: isinstance(v, int) and not isinstance(v, bool) and 8 <= v <= 1024,
-                       "an integer from 8 to 1024"),
-        "mean": (lambda v: isinstance(v, (list, tuple)) and len(v) in (1, chans) and all(map(_is_number, v)),
-                 f"a list of 1 or in_chans={chans} numbers"),
-        "std": (lambda v: isinstance(v, (list, tuple)) and len(v) in (1, chans)
-                and all(_is_number(x) and x > 0 for x in v), f"a list of 1 or in_chans={chans} numbers > 0"),
-        "labels": (lambda v: isinstance(v, (list, tuple)) and len(v) == meta.get("num_classes", len(v))
-                   and all(isinstance(x, str) and x for x in v),
-                   f"a list of num_classes={meta.get('num_classes')} non-empty strings"),
+        "image_size": (
+            lambda v: isinstance(v, int) and not isinstance(v, bool) and 8 <= v <= 1024,
+            "an integer from 8 to 1024",
+        ),
+        "mean": (
+            lambda v: isinstance(v, (list, tuple)) and len(v) in (1, chans) and all(map(_is_number, v)),
+            f"a list of 1 or in_chans={chans} numbers",
+        ),
+        "std": (
+            lambda v: isinstance(v, (list, tuple)) and len(v) in (1, chans) and all(_is_number(x) and x > 0 for x in v),
+            f"a list of 1 or in_chans={chans} numbers > 0",
+        ),
+        "labels": (
+            lambda v: (
+                isinstance(v, (list, tuple))
+                and len(v) == meta.get("num_classes", len(v))
+                and all(isinstance(x, str) and x for x in v)
+            ),
+            f"a list of num_classes={meta.get('num_classes')} non-empty strings",
+        ),
         "temperature": (lambda v: v is None or (_is_number(v) and v > 0), "a number > 0 (or absent)"),
     }
     for field, (ok, allowed) in rules.items():
         if field in meta and not ok(meta[field]):
-            raise ValueError(f"{source}: metadata field {field!r} = {meta[field]!r} is invalid; it must be {allowed}. "
-                             "Fix it in model.json (then re-export) or re-save the model with save_checkpoint.")
+            raise ValueError(
+                f"{source}: metadata field {field!r} = {meta[field]!r} is invalid; it must be {allowed}. "
+                "Fix it in model.json (then re-export) or re-save the model with save_checkpoint."
+            )
     return meta

@@ -28,6 +28,9 @@ def check_writable(path: str | os.PathLike, folder: bool = False) -> Path:
         os.close(fd)
         os.remove(probe)
     except OSError as err:
-        raise OSError(err.errno, f"Cannot write to {where} for {path} ({err.strerror or err}); choose a writable "
-                                 "location or fix its permissions.") from err
+        raise OSError(
+            err.errno,
+            f"Cannot write to {where} for {path} ({err.strerror or err}); choose a writable "
+            "location or fix its permissions.",
+        ) from err
     return path

@@ -95,8 +95,11 @@ def main(argv: list[str] | None = None) -> int:
         hint = install_hint(exc.name or "")
         if hint is None:
             raise
-        print(f"ferkit {args.verb}: error: this command needs {exc.name}, which is not installed; install it with "
-              f"`{hint}`.", file=sys.stderr)
+        print(
+            f"ferkit {args.verb}: error: this command needs {exc.name}, which is not installed; install it with "
+            f"`{hint}`.",
+            file=sys.stderr,
+        )
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
@@ -109,7 +112,7 @@ def cli_message(text: str, args: argparse.Namespace) -> str:
         flag = "--" + dest.replace("_", "-")
         # Not after a dot: "data.batch_size=64" is a config key, not --batch-size.
         pattern = rf"(?<![\w.]){re.escape(dest)}=(?:'([^']*)'|\"([^\"]*)\"|([^\s,;)]+))"
-        text = re.sub(pattern, lambda m: f"{flag} {next(g for g in m.groups() if g is not None)}", text)
+        text = re.sub(pattern, lambda m, flag=flag: f"{flag} {next(g for g in m.groups() if g is not None)}", text)
     return text
 
 

@@ -8,19 +8,42 @@ import argparse
 def add_detector_args(parser: argparse.ArgumentParser, default: str = "auto") -> None:
     from ferkit.faces.detectors import detector_choices, detector_help
 
-    parser.add_argument("--detector", default=default, choices=detector_choices(),
-                        help=f"face detector (default {default}). {detector_help()}")
-    parser.add_argument("--det-threshold", type=float, default=None, metavar="P",
-                        help="detection score threshold in (0, 1) (default: the detector's own, blazeface 0.5)")
-    parser.add_argument("--min-face", type=int, default=None, metavar="PX",
-                        help="smallest face side searched for, in px (default blazeface: 64, or 1/40 of the "
-                             "photo's long side; larger is faster)")
-    parser.add_argument("--det-size", type=int, default=None, metavar="PX",
-                        help="shrink each frame to this long side before detection (default: full size for "
-                             "blazeface, 320 for centerface/haar)")
+    parser.add_argument(
+        "--detector",
+        default=default,
+        choices=detector_choices(),
+        help=f"face detector (default {default}). {detector_help()}",
+    )
+    parser.add_argument(
+        "--det-threshold",
+        type=float,
+        default=None,
+        metavar="P",
+        help="detection score threshold in (0, 1) (default: the detector's own, blazeface 0.5)",
+    )
+    parser.add_argument(
+        "--min-face",
+        type=int,
+        default=None,
+        metavar="PX",
+        help="smallest face side searched for, in px (default blazeface: 64, or 1/40 of the "
+        "photo's long side; larger is faster)",
+    )
+    parser.add_argument(
+        "--det-size",
+        type=int,
+        default=None,
+        metavar="PX",
+        help="shrink each frame to this long side before detection (default: full size for "
+        "blazeface, 320 for centerface/haar)",
+    )
 
 
 def detector_kwargs(args: argparse.Namespace) -> dict:
     """The EmotionRecognizer keyword arguments of the flags above."""
-    return {"detector": args.detector, "det_threshold": args.det_threshold, "min_face": args.min_face,
-            "det_size": args.det_size}
+    return {
+        "detector": args.detector,
+        "det_threshold": args.det_threshold,
+        "min_face": args.min_face,
+        "det_size": args.det_size,
+    }

@@ -9,10 +9,15 @@ def add_parser(subparsers) -> None:
     parser = subparsers.add_parser(
         "compare", help="compare evaluation reports side by side (Markdown table, JSON, bar charts)"
     )
-    parser.add_argument("reports", nargs="+", metavar="RUN_OR_REPORT",
-                        help="report.json files or run folders holding one")
-    parser.add_argument("--out", default="outputs/compare", help="folder for the table and charts (default outputs/compare/)")
-    parser.add_argument("--names", default=None, help="comma-separated row names, one per report (default: report names)")
+    parser.add_argument(
+        "reports", nargs="+", metavar="RUN_OR_REPORT", help="report.json files or run folders holding one"
+    )
+    parser.add_argument(
+        "--out", default="outputs/compare", help="folder for the table and charts (default outputs/compare/)"
+    )
+    parser.add_argument(
+        "--names", default=None, help="comma-separated row names, one per report (default: report names)"
+    )
     parser.set_defaults(func=_compare)
 
 

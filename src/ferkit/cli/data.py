@@ -61,8 +61,17 @@ def _split(args: argparse.Namespace) -> int:
     if args.dedupe:
         ds = dedupe(ds)
     parts = split_dataset(ds, fractions, seed=args.seed)
-    path = save_split_file(parts, args.out, source=str(args.path), format=ds.format, split=args.split,
-                           seed=args.seed, fractions=fractions, deduped=args.dedupe, images=n_before)
+    path = save_split_file(
+        parts,
+        args.out,
+        source=str(args.path),
+        format=ds.format,
+        split=args.split,
+        seed=args.seed,
+        fractions=fractions,
+        deduped=args.dedupe,
+        images=n_before,
+    )
     for name, part in parts.items():
         counts = " ".join(f"{c}={n}" for c, n in part.class_counts().items())
         print(f"{name}: {len(part)}  ({counts})")

@@ -12,9 +12,15 @@ def add_parser(subparsers) -> None:
 
     parser = subparsers.add_parser("explain", help="attention maps per face: CBAM spatial attention or Grad-CAM")
     parser.add_argument("image", help="photo to explain")
-    parser.add_argument("--save", required=True, metavar="DIR",
-                        help="folder for face<i>_overlay.png, face<i>_heatmap.png and explain.json")
-    parser.add_argument("--model", default=None, help="checkpoint folder or model.safetensors (default: packaged model)")
+    parser.add_argument(
+        "--save",
+        required=True,
+        metavar="DIR",
+        help="folder for face<i>_overlay.png, face<i>_heatmap.png and explain.json",
+    )
+    parser.add_argument(
+        "--model", default=None, help="checkpoint folder or model.safetensors (default: packaged model)"
+    )
     parser.add_argument("--method", default="auto", choices=METHODS, help=methods_help())
     add_detector_args(parser)
     parser.set_defaults(func=_explain)
@@ -40,8 +46,12 @@ def _explain(args: argparse.Namespace) -> int:
         heat = (np.clip(face["heatmap"], 0, 1) * 255).round().astype(np.uint8)
         Image.fromarray(heat).save(out / f"face{i}_heatmap.png")
         Image.fromarray(np.asarray(face["overlay"], dtype=np.uint8)).save(out / f"face{i}_overlay.png")
-        entry = {"face": i, "box": [int(v) for v in face["box"]], "label": face["label"],
-                 "method": face.get("method", args.method)}
+        entry = {
+            "face": i,
+            "box": [int(v) for v in face["box"]],
+            "label": face["label"],
+            "method": face.get("method", args.method),
+        }
         summary.append(entry)
         print(f"face {i}: {entry['label']} box={entry['box']} -> {out / f'face{i}_overlay.png'}")
     (out / "explain.json").write_text(json.dumps({"image": str(args.image), "faces": summary}, indent=1) + "\n")

@@ -14,25 +14,49 @@ from ferkit.cli._detector_args import add_detector_args, detector_kwargs
 
 def add_parser(subparsers) -> None:
     p = subparsers.add_parser("predict", help="recognise emotions in an image, folder, glob, video or webcam index")
-    p.add_argument("source", help="image, folder (recursive), glob ('photos/**/*.jpg'), video file, or webcam index (0)")
-    p.add_argument("--model", default=None, help="checkpoint folder, model.safetensors, .onnx or TorchScript .pt "
-                                                 "(default: the packaged model)")
+    p.add_argument(
+        "source", help="image, folder (recursive), glob ('photos/**/*.jpg'), video file, or webcam index (0)"
+    )
+    p.add_argument(
+        "--model",
+        default=None,
+        help="checkpoint folder, model.safetensors, .onnx or TorchScript .pt (default: the packaged model)",
+    )
     add_detector_args(p)
-    p.add_argument("--backend", default="auto", choices=("auto", "torch", "onnx"),
-                   help="classifier backend (default auto: ONNX Runtime on CPU when installed)")
+    p.add_argument(
+        "--backend",
+        default="auto",
+        choices=("auto", "torch", "onnx"),
+        help="classifier backend (default auto: ONNX Runtime on CPU when installed)",
+    )
     p.add_argument("--device", default="cpu", help="torch device for --backend torch (cpu, cuda)")
     p.add_argument("--top-k", type=int, default=1, help="also list the next k-1 classes per face")
     p.add_argument("--json", default=None, metavar="PATH", help="write all results as JSON ('-': to stdout)")
-    p.add_argument("--csv", default=None, metavar="PATH",
-                   help="write one row per frame and face, with timestamps ('-': to stdout)")
-    p.add_argument("--save", default=None, metavar="DIR",
-                   help="save annotated images / videos (box, label, confidence bar) and, for videos, timeline PNGs")
-    p.add_argument("--smoothing", default="auto",
-                   help="video: 'auto' (EMA, on), 'none', or an EMA weight in (0, 1] (smaller = smoother)")
-    p.add_argument("--detect-every", type=int, default=1, metavar="N",
-                   help="video: run the detector every N frames and reuse the boxes in between (default 1)")
+    p.add_argument(
+        "--csv", default=None, metavar="PATH", help="write one row per frame and face, with timestamps ('-': to stdout)"
+    )
+    p.add_argument(
+        "--save",
+        default=None,
+        metavar="DIR",
+        help="save annotated images / videos (box, label, confidence bar) and, for videos, timeline PNGs",
+    )
+    p.add_argument(
+        "--smoothing",
+        default="auto",
+        help="video: 'auto' (EMA, on), 'none', or an EMA weight in (0, 1] (smaller = smoother)",
+    )
+    p.add_argument(
+        "--detect-every",
+        type=int,
+        default=1,
+        metavar="N",
+        help="video: run the detector every N frames and reuse the boxes in between (default 1)",
+    )
     p.add_argument("--batch-size", type=int, default=64, help="faces per classifier batch")
-    p.add_argument("--limit", type=int, default=None, help="stop each video/webcam after this many frames (default: all)")
+    p.add_argument(
+        "--limit", type=int, default=None, help="stop each video/webcam after this many frames (default: all)"
+    )
     p.add_argument("--max-rows", type=int, default=40, help="rows of the console table (all rows go to --csv/--json)")
     p.set_defaults(func=_predict)
 
@@ -46,7 +70,13 @@ def _predict(args: argparse.Namespace) -> int:
     from ferkit.extras import install_hint, is_installed
     from ferkit.inference import EmotionRecognizer
     from ferkit.inference.outputs import (
-        AnnotatedWriter, count_source_frames, format_table, summarize_tracks, write_csv, write_json)
+        AnnotatedWriter,
+        count_source_frames,
+        format_table,
+        summarize_tracks,
+        write_csv,
+        write_json,
+    )
     from ferkit.inference.timeline import save_timeline
     from ferkit.paths import check_writable
 
@@ -61,8 +91,15 @@ def _predict(args: argparse.Namespace) -> int:
             check_writable(path)
     if args.save:
         check_writable(args.save, folder=True)
-    rec = EmotionRecognizer(model=args.model, **detector_kwargs(args), backend=args.backend, device=args.device,
-                            smoothing=args.smoothing, batch_size=args.batch_size, detect_every=args.detect_every)
+    rec = EmotionRecognizer(
+        model=args.model,
+        **detector_kwargs(args),
+        backend=args.backend,
+        device=args.device,
+        smoothing=args.smoothing,
+        batch_size=args.batch_size,
+        detect_every=args.detect_every,
+    )
     writer = AnnotatedWriter(args.save) if args.save else None
     total = count_source_frames(args.source)
     frames, streams = [], set()
@@ -89,15 +126,20 @@ def _predict(args: argparse.Namespace) -> int:
         if args.save and not is_installed("matplotlib"):
             say(f"no timeline PNG for {source}: it needs matplotlib (`{install_hint('matplotlib')}`)")
         elif args.save:
-            png = save_timeline([f for f in frames if f.source == source],
-                                Path(args.save) / f"{Path(source.replace(':', '_')).stem}_timeline.png", rec.labels)
+            png = save_timeline(
+                [f for f in frames if f.source == source],
+                Path(args.save) / f"{Path(source.replace(':', '_')).stem}_timeline.png",
+                rec.labels,
+            )
             if png:
                 say(f"wrote {png}")
     bad = [f for f in frames if f.error]
     no_face = [f for f in frames if not f.error and not f.faces]
     n_faces = sum(len(f.faces) for f in frames)
-    say(f"{len(frames)} frame(s), {n_faces} face(s); no face in {len(no_face)}; unreadable: {len(bad)}"
-        f" [model {rec.model_info['arch']}, backend {rec.model_info['backend']}, detector {rec.model_info['detector']}]")
+    say(
+        f"{len(frames)} frame(s), {n_faces} face(s); no face in {len(no_face)}; unreadable: {len(bad)}"
+        f" [model {rec.model_info['arch']}, backend {rec.model_info['backend']}, detector {rec.model_info['detector']}]"
+    )
     for f in bad:
         say(f"  unreadable: {f.source}: {f.error}")
     if args.json:
@@ -111,7 +153,9 @@ def _predict(args: argparse.Namespace) -> int:
     if writer and writer.written:
         say(f"wrote {len(writer.written)} annotated file(s) to {args.save}")
     if bad:
-        print(f"ferkit predict: {len(bad)} of {len(frames)} input(s) could not be read (listed above); exit code 3",
-              file=sys.stderr)
+        print(
+            f"ferkit predict: {len(bad)} of {len(frames)} input(s) could not be read (listed above); exit code 3",
+            file=sys.stderr,
+        )
         return 3
     return 0

@@ -11,7 +11,15 @@ from ferkit.data.formats import FORMATS, detect_format, list_splits, load_datase
 from ferkit.data.split import apply_split_file, dedupe, drop_unreadable, save_split_file, split_dataset
 
 __all__ = [
-    "FORMATS", "FERDataset", "apply_split_file", "dedupe", "detect_format", "drop_unreadable", "hard_labels", "list_splits",
+    "FORMATS",
+    "FERDataset",
+    "apply_split_file",
+    "dedupe",
+    "detect_format",
+    "drop_unreadable",
+    "hard_labels",
+    "list_splits",
     "load_dataset",
-    "save_split_file", "split_dataset",
+    "save_split_file",
+    "split_dataset",
 ]

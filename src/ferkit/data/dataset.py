@@ -7,8 +7,8 @@ channels are the transforms' business. FER2013 CSV rows keep their pixels in mem
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
@@ -80,8 +80,10 @@ class FERDataset:
         return len(self.source_ids)
 
     def __repr__(self) -> str:
-        return (f"FERDataset(name={self.name!r}, format={self.format!r}, split={self.split!r}, "
-                f"n={len(self)}, classes={len(self.classes)}, skipped={len(self.skipped)})")
+        return (
+            f"FERDataset(name={self.name!r}, format={self.format!r}, split={self.split!r}, "
+            f"n={len(self)}, classes={len(self.classes)}, skipped={len(self.skipped)})"
+        )
 
     @property
     def in_memory(self) -> bool:
@@ -110,15 +112,22 @@ class FERDataset:
         counts = np.bincount(labels[labels >= 0], minlength=len(self.classes))
         return {c: int(n) for c, n in zip(self.classes, counts)}
 
-    def subset(self, indices: Sequence[int], split: str | None = None) -> "FERDataset":
+    def subset(self, indices: Sequence[int], split: str | None = None) -> FERDataset:
         """A new dataset of the rows ``indices`` (in that order); ``skipped`` entries are carried over."""
         idx = np.asarray(indices, dtype=np.int64)
         pixels = None
         if self._pixels is not None:
             pixels = self._pixels[idx] if isinstance(self._pixels, np.ndarray) else [self._pixels[i] for i in idx]
         return FERDataset(
-            self.classes, [self.source_ids[i] for i in idx], self.labels[idx],
+            self.classes,
+            [self.source_ids[i] for i in idx],
+            self.labels[idx],
             None if self.soft_labels is None else self.soft_labels[idx],
-            name=self.name, format=self.format, split=self.split if split is None else split, root=self.root,
-            pixels=pixels, skipped=self.skipped, dropped=self.dropped,
+            name=self.name,
+            format=self.format,
+            split=self.split if split is None else split,
+            root=self.root,
+            pixels=pixels,
+            skipped=self.skipped,
+            dropped=self.dropped,
         )

@@ -8,7 +8,7 @@ from __future__ import annotations
 import hashlib
 import multiprocessing as mp
 import os
-from typing import Callable, Iterator
+from collections.abc import Callable, Iterator
 
 import numpy as np
 
@@ -92,16 +92,18 @@ def probe_dataset(ds: FERDataset, workers: int | None = None) -> list[dict | Non
     if ds.in_memory:
         return [probe_array(ds.read_image(i)) for i in range(len(ds))]
     results = []
-    for sid, (info, err) in zip(ds.source_ids, _imap(_probe_file, ds.source_ids, workers or default_workers(),
-                                                      f"hashing {ds.split}")):
+    for sid, (info, err) in zip(
+        ds.source_ids, _imap(_probe_file, ds.source_ids, workers or default_workers(), f"hashing {ds.split}")
+    ):
         if info is None:
             ds.add_skipped(sid, err)
         results.append(info)
     return results
 
 
-def decode_dataset(ds: FERDataset, image_size: int, channels: int, workers: int | None = None,
-                   crop: str = "template") -> tuple[np.ndarray, np.ndarray]:
+def decode_dataset(
+    ds: FERDataset, image_size: int, channels: int, workers: int | None = None, crop: str = "template"
+) -> tuple[np.ndarray, np.ndarray]:
     """All images as uint8 ``N x S x S x C`` (``to_array``) plus the indices kept (unreadable ones go to
     ``ds.skipped``)."""
     out = np.zeros((len(ds), image_size, image_size, channels), np.uint8)
@@ -111,8 +113,7 @@ def decode_dataset(ds: FERDataset, image_size: int, channels: int, workers: int 
             out[i] = to_array(ds.read_image(i), image_size, channels, crop)
     else:
         jobs = [(sid, image_size, channels, crop) for sid in ds.source_ids]
-        for i, (arr, err) in enumerate(_imap(_resize_file, jobs, workers or default_workers(),
-                                             f"decoding {ds.split}")):
+        for i, (arr, err) in enumerate(_imap(_resize_file, jobs, workers or default_workers(), f"decoding {ds.split}")):
             if arr is None:
                 ds.add_skipped(ds.source_ids[i], err)
                 keep[i] = False

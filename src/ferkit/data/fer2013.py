@@ -15,8 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ferkit.labels import FER2013_CSV_INDEX, FERPLUS_COLUMNS, canonical_emotion, get_classes
 from ferkit.data.dataset import FERDataset
+from ferkit.labels import FER2013_CSV_INDEX, FERPLUS_COLUMNS, canonical_emotion, get_classes
 
 log = logging.getLogger(__name__)
 
@@ -48,14 +48,23 @@ def read_fer2013_folders(root: Path, split: str, include_contempt: bool = False)
                 continue
             files = [f for f in sorted(class_dir.iterdir()) if not prefix or f.name.startswith(prefix)]
             add_image_files(files, label, ids, labels, skipped)
-    return FERDataset(classes, ids, np.array(labels, np.int64), name=root.name, format="fer2013_folders",
-                      split=split, root=str(root), skipped=skipped)
+    return FERDataset(
+        classes,
+        ids,
+        np.array(labels, np.int64),
+        name=root.name,
+        format="fer2013_folders",
+        split=split,
+        root=str(root),
+        skipped=skipped,
+    )
 
 
 def find_fer2013_csv(path: Path) -> Path | None:
     """The FER2013 CSV at ``path`` (a file, or a folder holding ``fer2013.csv[.gz]``), else None."""
-    candidates = [path] if path.is_file() else [path / "fer2013.csv", path / "fer2013.csv.gz",
-                                                  path / "fer2013" / "fer2013.csv"]
+    candidates = (
+        [path] if path.is_file() else [path / "fer2013.csv", path / "fer2013.csv.gz", path / "fer2013" / "fer2013.csv"]
+    )
     for c in candidates:
         if c.is_file() and c.name.lower().endswith((".csv", ".csv.gz")):
             opener = gzip.open if c.name.lower().endswith(".gz") else open
@@ -72,8 +81,10 @@ def find_fer2013_csv(path: Path) -> Path | None:
 def read_fer2013_csv(path: Path, split: str, include_contempt: bool = False) -> FERDataset:
     """Rows of one Usage (``train``/``val``/``test`` = Training/PublicTest/PrivateTest) as 48x48 gray arrays."""
     if split not in CSV_USAGE:
-        raise ValueError(f"FER2013 CSV has no split {split!r}; choose one of {list(CSV_USAGE)} "
-                         "(= Usage Training / PublicTest / PrivateTest).")
+        raise ValueError(
+            f"FER2013 CSV has no split {split!r}; choose one of {list(CSV_USAGE)} "
+            "(= Usage Training / PublicTest / PrivateTest)."
+        )
     csv_path = find_fer2013_csv(path)
     if csv_path is None:
         raise FileNotFoundError(f"No fer2013.csv with 'emotion' and 'pixels' columns at {path}.")
@@ -100,8 +111,17 @@ def read_fer2013_csv(path: Path, split: str, include_contempt: bool = False) -> 
             labels.append(label)
             pixels.append(px.reshape(side, side))
     pix = np.stack(pixels) if pixels and len({p.shape for p in pixels}) == 1 else pixels
-    return FERDataset(classes, ids, np.array(labels, np.int64), name=csv_path.name.split(".")[0],
-                      format="fer2013_csv", split=split, root=str(csv_path), pixels=pix, skipped=skipped)
+    return FERDataset(
+        classes,
+        ids,
+        np.array(labels, np.int64),
+        name=csv_path.name.split(".")[0],
+        format="fer2013_csv",
+        split=split,
+        root=str(csv_path),
+        pixels=pix,
+        skipped=skipped,
+    )
 
 
 def _ferplus_rule(votes: np.ndarray, keep: list[int], include_contempt: bool) -> tuple[int, str]:
@@ -135,8 +155,10 @@ def read_ferplus(root: Path, split: str, include_contempt: bool = False, label_m
     split_dir = root / FERPLUS_DIRS[split]
     label_file = split_dir / "label.csv"
     if not label_file.is_file():
-        raise FileNotFoundError(f"FER+ label file {label_file} is missing; each FER2013<Split>/ folder needs the "
-                                "label.csv written by FERPlus' generate_training_data.py.")
+        raise FileNotFoundError(
+            f"FER+ label file {label_file} is missing; each FER2013<Split>/ folder needs the "
+            "label.csv written by FERPlus' generate_training_data.py."
+        )
     classes = get_classes(include_contempt)
     # Column index in label.csv's vote block -> class index, for the columns that are emotions we keep.
     col_to_class = {}
@@ -154,7 +176,7 @@ def read_ferplus(root: Path, split: str, include_contempt: bool = False, label_m
                 continue
             f = split_dir / row[0].strip()
             try:
-                votes = np.array([float(v) for v in row[2:2 + len(FERPLUS_COLUMNS)]], dtype=np.float32)
+                votes = np.array([float(v) for v in row[2 : 2 + len(FERPLUS_COLUMNS)]], dtype=np.float32)
             except ValueError:
                 continue  # a header line
             if not f.is_file():
@@ -176,7 +198,20 @@ def read_ferplus(root: Path, split: str, include_contempt: bool = False, label_m
                 soft.append(dist / dist.sum())
                 labels.append(int(dist.argmax()))
             ids.append(str(f))
-    soft_arr = np.stack(soft).astype(np.float32) if soft else (np.zeros((0, len(classes)), np.float32)
-                                                              if label_mode == "soft" else None)
-    return FERDataset(classes, ids, np.array(labels, np.int64), soft_arr, name=root.name, format="ferplus",
-                      split=split, root=str(root), skipped=skipped, dropped=dropped)
+    soft_arr = (
+        np.stack(soft).astype(np.float32)
+        if soft
+        else (np.zeros((0, len(classes)), np.float32) if label_mode == "soft" else None)
+    )
+    return FERDataset(
+        classes,
+        ids,
+        np.array(labels, np.int64),
+        soft_arr,
+        name=root.name,
+        format="ferplus",
+        split=split,
+        root=str(root),
+        skipped=skipped,
+        dropped=dropped,
+    )

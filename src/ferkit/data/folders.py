@@ -8,14 +8,21 @@ from pathlib import Path
 
 import numpy as np
 
-from ferkit.labels import CONTEMPT, canonical_emotion, get_classes, is_emotion
 from ferkit.data.dataset import FERDataset, is_image_file
+from ferkit.labels import CONTEMPT, canonical_emotion, get_classes, is_emotion
 
 log = logging.getLogger(__name__)
 
 # Split-folder spellings -> ferkit split name.
-SPLIT_NAMES: dict[str, str] = {"train": "train", "training": "train", "val": "val", "valid": "val",
-                               "validation": "val", "test": "test", "testing": "test"}
+SPLIT_NAMES: dict[str, str] = {
+    "train": "train",
+    "training": "train",
+    "val": "val",
+    "valid": "val",
+    "validation": "val",
+    "test": "test",
+    "testing": "test",
+}
 
 
 def folder_label(name: str, classes: tuple[str, ...]) -> int | None:
@@ -95,5 +102,13 @@ def read_class_folders(root: Path, split: str, include_contempt: bool = False) -
         if label is None:
             continue
         add_image_files(sorted(class_dir.rglob("*")), label, ids, labels, skipped)
-    return FERDataset(classes, ids, np.array(labels, np.int64), name=root.name, format="class_folders",
-                      split=split, root=str(root), skipped=skipped)
+    return FERDataset(
+        classes,
+        ids,
+        np.array(labels, np.int64),
+        name=root.name,
+        format="class_folders",
+        split=split,
+        root=str(root),
+        skipped=skipped,
+    )

@@ -129,8 +129,10 @@ def detect_format(path: str | Path) -> str:
     for layout in LAYOUTS.values():
         if layout.detect(p):
             return layout.name
-    raise ValueError(f"{str(p)!r} is not a dataset layout ferkit understands. Known layouts:\n{_layouts_help()}\n"
-                     "Point at the dataset's top folder, or pass format= one of " + ", ".join(FORMATS) + ".")
+    raise ValueError(
+        f"{str(p)!r} is not a dataset layout ferkit understands. Known layouts:\n{_layouts_help()}\n"
+        "Point at the dataset's top folder, or pass format= one of " + ", ".join(FORMATS) + "."
+    )
 
 
 def get_layout(path: str | Path, format: str = "auto") -> tuple[Path, Layout]:
@@ -177,8 +179,9 @@ def load_dataset(
     if label_mode not in fer2013.LABEL_MODES:
         raise ValueError(f"Unknown label_mode {label_mode!r}; choose one of {list(fer2013.LABEL_MODES)}.")
     if label_mode not in layout.label_modes:
-        raise ValueError(f"label_mode={label_mode!r} needs vote counts; only the FER+ layout has them "
-                         f"(got {layout.name}).")
+        raise ValueError(
+            f"label_mode={label_mode!r} needs vote counts; only the FER+ layout has them (got {layout.name})."
+        )
     splits = layout.list_splits(p)
     if split not in splits:
         raise ValueError(f"Split {split!r} not found in {str(p)!r} ({layout.name}); available splits: {splits}.")

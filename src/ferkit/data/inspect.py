@@ -92,8 +92,10 @@ def format_report(report: dict, max_list: int = 5) -> str:
         if "sizes" in e:
             sizes = ", ".join(f"{k} x{v}" for k, v in e["sizes"].items())
             modes = ", ".join(f"{k} x{v}" for k, v in e["modes"].items())
-            lines.append(f"{s}: sizes {sizes}; modes {modes}; exact duplicate groups within: "
-                         f"{len(e['duplicates_within'])}; unreadable: {len(e['unreadable'])}")
+            lines.append(
+                f"{s}: sizes {sizes}; modes {modes}; exact duplicate groups within: "
+                f"{len(e['duplicates_within'])}; unreadable: {len(e['unreadable'])}"
+            )
         if "dropped" in e:
             rows = e["count"] + sum(e["dropped"].values())
             lines.append(f"{s}: FER+ majority vote kept {e['count']} of {rows} label.csv rows; dropped {e['dropped']}")
@@ -104,8 +106,9 @@ def format_report(report: dict, max_list: int = 5) -> str:
     for key, title in (("duplicates_across", "splits"), ("duplicates_across_usage", "Usage splits")):
         if key in report:
             groups = report[key]
-            lines.append(f"exact duplicates across {title} (leakage): {len(groups)} groups, "
-                         f"{sum(len(g) for g in groups)} images")
+            lines.append(
+                f"exact duplicates across {title} (leakage): {len(groups)} groups, {sum(len(g) for g in groups)} images"
+            )
             lines += _group_lines(groups, max_list, lambda x: f"{x[0]}:{Path(x[1]).name}")
     for s, e in splits.items():
         groups = e.get("duplicates_within", [])

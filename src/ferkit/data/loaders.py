@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -61,17 +61,28 @@ def class_balanced_weights(labels: np.ndarray, num_classes: int) -> torch.Tensor
     return torch.as_tensor(np.where(labels >= 0, weights[np.clip(labels, 0, None)], 0.0), dtype=torch.double)
 
 
-def build_loader(dataset: Dataset, batch_size: int, train: bool, num_workers: int = 2,
-                 balanced: bool = False, distributed: bool = False, seed: int = 0,
-                 pin_memory: bool = False, drop_last: bool | None = None,
-                 num_replicas: int | None = None, rank: int | None = None) -> DataLoader:
+def build_loader(
+    dataset: Dataset,
+    batch_size: int,
+    train: bool,
+    num_workers: int = 2,
+    balanced: bool = False,
+    distributed: bool = False,
+    seed: int = 0,
+    pin_memory: bool = False,
+    drop_last: bool | None = None,
+    num_replicas: int | None = None,
+    rank: int | None = None,
+) -> DataLoader:
     """DataLoader over ``ArrayDataset``/``ImageFileDataset``. ``train`` shuffles (and drops the last partial
     batch); ``balanced`` draws classes equally (WeightedRandomSampler, with replacement, epoch = len(dataset));
     ``distributed`` shards with DistributedSampler (``num_replicas``/``rank`` default to the initialised process
     group; call ``loader.sampler.set_epoch(e)`` each epoch)."""
     if balanced and distributed:
-        raise ValueError("balanced=True and distributed=True cannot be combined here; use one of them "
-                         "(or weight the loss by class instead of sampling).")
+        raise ValueError(
+            "balanced=True and distributed=True cannot be combined here; use one of them "
+            "(or weight the loss by class instead of sampling)."
+        )
     sampler = None
     if balanced and train:
         labels = _labels_of(dataset)
@@ -82,9 +93,15 @@ def build_loader(dataset: Dataset, batch_size: int, train: bool, num_workers: in
         sampler = DistributedSampler(dataset, num_replicas=num_replicas, rank=rank, shuffle=train, seed=seed)
     gen = torch.Generator().manual_seed(seed)
     return DataLoader(
-        dataset, batch_size=batch_size, shuffle=train and sampler is None, sampler=sampler,
-        num_workers=num_workers, pin_memory=pin_memory, drop_last=train if drop_last is None else drop_last,
-        persistent_workers=num_workers > 0, generator=gen,
+        dataset,
+        batch_size=batch_size,
+        shuffle=train and sampler is None,
+        sampler=sampler,
+        num_workers=num_workers,
+        pin_memory=pin_memory,
+        drop_last=train if drop_last is None else drop_last,
+        persistent_workers=num_workers > 0,
+        generator=gen,
     )
 
 

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ferkit.labels import RAFDB_INDEX, get_classes
 from ferkit.data.dataset import FERDataset, is_image_file
+from ferkit.labels import RAFDB_INDEX, get_classes
 
 log = logging.getLogger(__name__)
 
@@ -41,21 +41,26 @@ def rafdb_original_root(path: Path) -> Path | None:
 
 def _check_split(split: str) -> None:
     if split not in RAFDB_SPLITS:
-        raise ValueError(f"RAF-DB has no split {split!r}; choose one of {list(RAFDB_SPLITS)} "
-                         "(use ferkit.data.split_dataset or `ferkit data split` to carve a val split).")
+        raise ValueError(
+            f"RAF-DB has no split {split!r}; choose one of {list(RAFDB_SPLITS)} "
+            "(use ferkit.data.split_dataset or `ferkit data split` to carve a val split)."
+        )
 
 
 def _label(rafdb_id: str, classes: tuple[str, ...], where: str) -> int:
     try:
         return classes.index(RAFDB_INDEX[int(rafdb_id)])
     except (KeyError, ValueError) as exc:
-        raise ValueError(f"Bad RAF-DB label {rafdb_id!r} in {where}; labels are 1..7 "
-                         f"({', '.join(f'{k} {v}' for k, v in RAFDB_INDEX.items())}).") from exc
+        raise ValueError(
+            f"Bad RAF-DB label {rafdb_id!r} in {where}; labels are 1..7 "
+            f"({', '.join(f'{k} {v}' for k, v in RAFDB_INDEX.items())})."
+        ) from exc
 
 
 def _finish(ids, labels, skipped, classes, root: Path, fmt: str, split: str) -> FERDataset:
-    return FERDataset(classes, ids, np.array(labels, np.int64), name="rafdb", format=fmt, split=split,
-                      root=str(root), skipped=skipped)
+    return FERDataset(
+        classes, ids, np.array(labels, np.int64), name="rafdb", format=fmt, split=split, root=str(root), skipped=skipped
+    )
 
 
 def read_rafdb_kaggle(path: Path, split: str, include_contempt: bool = False) -> FERDataset:
@@ -64,8 +69,10 @@ def read_rafdb_kaggle(path: Path, split: str, include_contempt: bool = False) ->
     root = rafdb_kaggle_root(path) or path
     label_file = root / f"{split}_labels.csv"
     if not label_file.is_file():
-        raise FileNotFoundError(f"RAF-DB label file {label_file} is missing; the Kaggle layout has "
-                                f"DATASET/{split}_labels.csv with columns image,label (1..7).")
+        raise FileNotFoundError(
+            f"RAF-DB label file {label_file} is missing; the Kaggle layout has "
+            f"DATASET/{split}_labels.csv with columns image,label (1..7)."
+        )
     classes = get_classes(include_contempt)
     # Where each file actually is (its folder is its label too); the CSV is the authority.
     on_disk = {f.name: f for d in (root / split).iterdir() if d.is_dir() for f in d.iterdir() if is_image_file(f)}
@@ -78,8 +85,9 @@ def read_rafdb_kaggle(path: Path, split: str, include_contempt: bool = False) ->
                 skipped.append((str(root / split / lab / name), "listed in labels csv but not found"))
                 continue
             if f.parent.name != lab:
-                log.warning("%s is in folder %s but labelled %s in %s; using the csv", f, f.parent.name, lab,
-                            label_file.name)
+                log.warning(
+                    "%s is in folder %s but labelled %s in %s; using the csv", f, f.parent.name, lab, label_file.name
+                )
             if f.stat().st_size == 0:
                 skipped.append((str(f), "empty file"))
                 continue
@@ -94,8 +102,10 @@ def read_rafdb_original(path: Path, split: str, include_contempt: bool = False) 
     root = rafdb_original_root(path) or path
     label_file = root / RAFDB_LABEL_FILE
     if not label_file.is_file():
-        raise FileNotFoundError(f"RAF-DB label file {label_file} is missing; the original release has "
-                                f"basic/{RAFDB_LABEL_FILE} with lines like 'train_00001.jpg 5'.")
+        raise FileNotFoundError(
+            f"RAF-DB label file {label_file} is missing; the original release has "
+            f"basic/{RAFDB_LABEL_FILE} with lines like 'train_00001.jpg 5'."
+        )
     classes = get_classes(include_contempt)
     aligned = (root / "Image" / "aligned").is_dir()
     ids, labels, skipped = [], [], []

@@ -76,8 +76,11 @@ def save_split_file(parts: dict[str, FERDataset], path: str | Path, **meta) -> P
     """Write ``{"parts": {name: [source_id, ...]}, ...meta}`` as JSON; returns the path."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    doc = {**meta, "counts": {n: len(d) for n, d in parts.items()},
-           "parts": {n: d.source_ids for n, d in parts.items()}}
+    doc = {
+        **meta,
+        "counts": {n: len(d) for n, d in parts.items()},
+        "parts": {n: d.source_ids for n, d in parts.items()},
+    }
     path.write_text(json.dumps(doc, indent=1))
     return path
 
@@ -90,8 +93,10 @@ def apply_split_file(dataset: FERDataset, path: str | Path) -> dict[str, FERData
     for name, ids in doc["parts"].items():
         missing = [s for s in ids if s not in pos]
         if missing:
-            raise ValueError(f"Split file {path} names {len(missing)} images not in {dataset!r} "
-                             f"(first: {missing[0]!r}); was it made from this dataset and split?")
+            raise ValueError(
+                f"Split file {path} names {len(missing)} images not in {dataset!r} "
+                f"(first: {missing[0]!r}); was it made from this dataset and split?"
+            )
         out[name] = dataset.subset([pos[s] for s in ids], split=name)
     return out
 

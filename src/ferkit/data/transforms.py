@@ -4,7 +4,7 @@ normalise."""
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 from torchvision.transforms import v2
@@ -46,8 +46,9 @@ def _augment(preset: str) -> list:
     ]
 
 
-def build_transforms(image_size: int, channels: int, mean: Sequence[float], std: Sequence[float],
-                     train: bool, preset: str = "standard") -> v2.Compose:
+def build_transforms(
+    image_size: int, channels: int, mean: Sequence[float], std: Sequence[float], train: bool, preset: str = "standard"
+) -> v2.Compose:
     """uint8 ``C x H x W`` tensor -> float32 ``channels x image_size x image_size``, normalised.
 
     ``train=False`` or ``preset="none"``: resize (a no-op at the right size), channels, float, normalise.

@@ -23,9 +23,7 @@ def _check_probs(probs, y_true) -> tuple[np.ndarray, np.ndarray]:
     probs = np.asarray(probs, dtype=np.float64)
     y_true = np.asarray(y_true).astype(np.int64).ravel()
     if probs.ndim != 2 or probs.shape[0] != y_true.shape[0]:
-        raise ValueError(
-            f"probs must be an N x C array matching {y_true.shape[0]} labels; got shape {probs.shape}."
-        )
+        raise ValueError(f"probs must be an N x C array matching {y_true.shape[0]} labels; got shape {probs.shape}.")
     if y_true.size and (y_true.min() < 0 or y_true.max() >= probs.shape[1]):
         raise ValueError(
             f"labels must lie in 0..{probs.shape[1] - 1} (one column of probs per class); "
@@ -79,7 +77,15 @@ def reliability_diagram(probs, y_true, path: str | Path, n_bins: int = 15, title
     conf = np.where(bins["count"] > 0, bins["confidence"], 0.0)
     fig, (ax, hx) = plt.subplots(2, 1, figsize=(5, 6), height_ratios=(3, 1), sharex=True)
     ax.bar(centers, acc, width, edgecolor="black", label="accuracy")
-    ax.bar(centers, np.where(bins["count"] > 0, conf - acc, 0.0), width, bottom=acc, color="tab:red", alpha=0.35, label="gap to confidence")
+    ax.bar(
+        centers,
+        np.where(bins["count"] > 0, conf - acc, 0.0),
+        width,
+        bottom=acc,
+        color="tab:red",
+        alpha=0.35,
+        label="gap to confidence",
+    )
     ax.plot([0, 1], [0, 1], "k--", linewidth=1, label="perfect calibration")
     ax.set_ylabel("accuracy")
     ax.set_ylim(0, 1)

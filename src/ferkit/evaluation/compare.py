@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -46,8 +47,15 @@ class ComparisonTable:
         header += [title for _, title, _, _ in opt]
         body = []
         for r in self.rows:
-            line = [r["name"], fmt(r["accuracy"]), fmt(r["macro_precision"]), fmt(r["macro_recall"]),
-                    fmt(r["macro_f1"]), fmt(r["weighted_f1"]), r["n"]]
+            line = [
+                r["name"],
+                fmt(r["accuracy"]),
+                fmt(r["macro_precision"]),
+                fmt(r["macro_recall"]),
+                fmt(r["macro_f1"]),
+                fmt(r["weighted_f1"]),
+                r["n"],
+            ]
             line += [fmt(None if r.get(k) is None else r[k] * scale, d) for k, _, scale, d in opt]
             body.append(line)
         return md_table(header, body) + "".join(f"\n\n{note}" for note in self.notes)
@@ -71,12 +79,14 @@ class ComparisonTable:
         _grouped_bars(
             ["accuracy", "macro F1"],
             {n: [r["accuracy"], r["macro_f1"]] for n, r in zip(names, self.rows)},
-            "Accuracy and macro F1", paths["chart"],
+            "Accuracy and macro F1",
+            paths["chart"],
         )
         _grouped_bars(
             self.classes,
             {n: [self.per_class_f1[n].get(c, np.nan) for c in self.classes] for n in names},
-            "Per-class F1", paths["per_class"],
+            "Per-class F1",
+            paths["per_class"],
         )
         log.info("wrote comparison of %d reports to %s", len(self.rows), out)
         return paths
@@ -99,8 +109,13 @@ def compare_reports(reports: Sequence[EvalReport], names: Sequence[str] | None =
     rows, per_class = [], {}
     for name, r in zip(names, reports):
         row = {
-            "name": name, "accuracy": r.accuracy, "macro_precision": r.macro["precision"],
-            "macro_recall": r.macro["recall"], "macro_f1": r.macro["f1"], "weighted_f1": r.weighted["f1"], "n": r.n,
+            "name": name,
+            "accuracy": r.accuracy,
+            "macro_precision": r.macro["precision"],
+            "macro_recall": r.macro["recall"],
+            "macro_f1": r.macro["f1"],
+            "weighted_f1": r.weighted["f1"],
+            "n": r.n,
         }
         for key, *_ in OPTIONAL_COLUMNS:
             value = r.extra.get(key)
@@ -120,13 +135,17 @@ def _drop_incomparable_latency(reports: Sequence[EvalReport], rows: list[dict[st
     sessions = {r.extra.get("latency_session") for r in reports}
     if all(timed) and len(sessions) == 1 and None not in sessions:
         threads = reports[0].extra.get("latency_threads")
-        return [f"CPU latency: batch 1, median of {reports[0].extra.get('latency_runs')} runs, {threads} threads, "
-                "all rows measured in one session."]
+        return [
+            f"CPU latency: batch 1, median of {reports[0].extra.get('latency_runs')} runs, {threads} threads, "
+            "all rows measured in one session."
+        ]
     for row in rows:
         row["latency_ms"] = None
-    return ["CPU latency left out: the reports were timed in different sessions (or some not at all), so the "
-            "numbers are not comparable. Time the models together, e.g. with evaluate_checkpoint(latency=True) "
-            "in one Python process, or with benchmarks/."]
+    return [
+        "CPU latency left out: the reports were timed in different sessions (or some not at all), so the "
+        "numbers are not comparable. Time the models together, e.g. with evaluate_checkpoint(latency=True) "
+        "in one Python process, or with benchmarks/."
+    ]
 
 
 def _grouped_bars(groups: list[str], series: dict[str, list[float]], title: str, path: Path) -> Path:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Sequence
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from ferkit.evaluation.report import EvalReport
@@ -22,27 +23,40 @@ def fmt(value: float | None, digits: int = 4) -> str:
     return "–" if value is None else f"{value:.{digits}f}"
 
 
-def report_markdown(report: "EvalReport") -> str:
+def report_markdown(report: EvalReport) -> str:
     """Header lines (accuracy, loss, n, probability metrics, extra), per-class table, confusion matrix."""
     title = f"# Evaluation report: {report.name}" if report.name else "# Evaluation report"
     head = [f"- accuracy: {fmt(report.accuracy)}", f"- loss: {fmt(report.loss)}", f"- n: {report.n}"]
-    for key, label in (("top2_accuracy", "top-2 accuracy"), ("top3_accuracy", "top-3 accuracy"),
-                       ("nll", "negative log-likelihood"), ("ece", "expected calibration error (15 bins)")):
+    for key, label in (
+        ("top2_accuracy", "top-2 accuracy"),
+        ("top3_accuracy", "top-3 accuracy"),
+        ("nll", "negative log-likelihood"),
+        ("ece", "expected calibration error (15 bins)"),
+    ):
         if getattr(report, key) is not None:
             head.append(f"- {label}: {fmt(getattr(report, key))}")
     head += [f"- {k}: {v}" for k, v in report.extra.items()]
     return "\n".join(
-        [title, "", *head, "", "## Per-class metrics", "", classification_table(report), "",
-         "## Confusion matrix (rows: true class, columns: predicted class)", "", confusion_table(report), ""]
+        [
+            title,
+            "",
+            *head,
+            "",
+            "## Per-class metrics",
+            "",
+            classification_table(report),
+            "",
+            "## Confusion matrix (rows: true class, columns: predicted class)",
+            "",
+            confusion_table(report),
+            "",
+        ]
     )
 
 
-def classification_table(report: "EvalReport") -> str:
+def classification_table(report: EvalReport) -> str:
     """precision / recall / f1-score / support per class, then accuracy, macro avg, weighted avg rows."""
-    rows = [
-        [c, fmt(m["precision"]), fmt(m["recall"]), fmt(m["f1"]), m["support"]]
-        for c, m in report.per_class.items()
-    ]
+    rows = [[c, fmt(m["precision"]), fmt(m["recall"]), fmt(m["f1"]), m["support"]] for c, m in report.per_class.items()]
     # Like sklearn: the accuracy row carries its value in the f1-score column.
     rows.append(["**accuracy**", "", "", fmt(report.accuracy), report.n])
     for label, avg in (("**macro avg**", report.macro), ("**weighted avg**", report.weighted)):
@@ -50,7 +64,7 @@ def classification_table(report: "EvalReport") -> str:
     return md_table(["class", "precision", "recall", "f1-score", "support"], rows)
 
 
-def confusion_table(report: "EvalReport") -> str:
+def confusion_table(report: EvalReport) -> str:
     """Counts with the row-normalised share in brackets, true classes as rows."""
     rows = []
     for c, counts, shares in zip(report.classes, report.confusion, report.confusion_normalized):

@@ -26,7 +26,7 @@ def _save(fig, path: str | Path) -> Path:
     return save_figure(fig, path)
 
 
-def plot_confusion(report: "EvalReport", path: str | Path) -> Path:
+def plot_confusion(report: EvalReport, path: str | Path) -> Path:
     """Counts (left) and row-normalised (right) confusion matrices with class names and annotated cells."""
     plt = _pyplot()
     classes, k = report.classes, len(report.classes)
@@ -47,8 +47,15 @@ def plot_confusion(report: "EvalReport", path: str | Path) -> Path:
         threshold = mat.max() / 2
         for i in range(k):
             for j in range(k):
-                ax.text(j, i, text(mat[i, j]), ha="center", va="center", fontsize=8,
-                        color="white" if mat[i, j] > threshold else "black")
+                ax.text(
+                    j,
+                    i,
+                    text(mat[i, j]),
+                    ha="center",
+                    va="center",
+                    fontsize=8,
+                    color="white" if mat[i, j] > threshold else "black",
+                )
         fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
     name = f"{report.name}: " if report.name else ""
     fig.suptitle(f"{name}accuracy {report.accuracy:.4f}, macro F1 {report.macro['f1']:.4f}, n={report.n}")

@@ -9,9 +9,10 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -56,7 +57,7 @@ class EvalReport:
         return json.loads(json.dumps(d, default=_json_default))
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "EvalReport":
+    def from_dict(cls, d: dict[str, Any]) -> EvalReport:
         """Inverse of `to_dict`; unknown keys (from newer versions) are ignored."""
         names = {f.name for f in dataclasses.fields(cls)}
         missing = {"accuracy", "per_class", "macro", "weighted", "confusion", "classes", "n"} - set(d)
@@ -134,9 +135,7 @@ def compute_report(
             extra["averaged_over"] = [str(c) for c in averaged]
     averages = {}
     for avg in ("macro", "weighted"):
-        ap, ar, af, _ = precision_recall_fscore_support(
-            y_true, y_pred, labels=avg_labels, average=avg, zero_division=0
-        )
+        ap, ar, af, _ = precision_recall_fscore_support(y_true, y_pred, labels=avg_labels, average=avg, zero_division=0)
         averages[avg] = {"precision": float(ap), "recall": float(ar), "f1": float(af), "support": int(y_true.size)}
     cm = confusion_matrix(y_true, y_pred, labels=labels)
     report = EvalReport(

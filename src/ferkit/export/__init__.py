@@ -13,8 +13,18 @@ import numpy as np
 logger = logging.getLogger(__name__)
 
 FORMATS: tuple[str, ...] = ("onnx", "torchscript")
-EXPORT_KEYS = ("arch", "num_classes", "labels", "image_size", "in_chans", "mean", "std", "temperature", "crop",
-               "model_kwargs")
+EXPORT_KEYS = (
+    "arch",
+    "num_classes",
+    "labels",
+    "image_size",
+    "in_chans",
+    "mean",
+    "std",
+    "temperature",
+    "crop",
+    "model_kwargs",
+)
 
 
 @dataclass
@@ -28,8 +38,13 @@ class ExportResult:
     metadata: dict
 
     def to_dict(self) -> dict:
-        return {"path": str(self.path), "format": self.format, "max_abs_diff": self.max_abs_diff,
-                "top1_agreement": self.top1_agreement, "metadata": self.metadata}
+        return {
+            "path": str(self.path),
+            "format": self.format,
+            "max_abs_diff": self.max_abs_diff,
+            "top1_agreement": self.top1_agreement,
+            "metadata": self.metadata,
+        }
 
 
 def export_metadata(meta: dict) -> dict:
@@ -67,8 +82,14 @@ def default_export_path(model_path: str | Path, fmt: str, int8: bool) -> Path:
     return folder / "model.torchscript.pt"
 
 
-def export_model(model: str | Path, format: str = "onnx", out: str | Path | None = None, int8: bool = False,
-                 calib_data: str | None = None, num_check: int = 64) -> ExportResult:
+def export_model(
+    model: str | Path,
+    format: str = "onnx",
+    out: str | Path | None = None,
+    int8: bool = False,
+    calib_data: str | None = None,
+    num_check: int = 64,
+) -> ExportResult:
     """Export checkpoint ``model`` (folder or model.safetensors) to ``format`` at ``out`` (default beside it).
 
     The exported file carries the metadata (labels, image_size, in_chans, mean, std, temperature). Outputs are
@@ -117,9 +138,9 @@ def _export_onnx(net, meta: dict, out: Path, int8: bool, x: np.ndarray) -> np.nd
 
 
 def _export_torchscript(net, meta: dict, out: Path, x: np.ndarray) -> np.ndarray:
-    import torch
-
     import warnings
+
+    import torch
 
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore")  # TracerWarning on FERNet's Python-side input-size check: constant here
@@ -133,9 +154,9 @@ def _export_torchscript(net, meta: dict, out: Path, x: np.ndarray) -> np.ndarray
 
 def read_torchscript(path: str | Path):
     """``(scripted module, metadata)`` of a ferkit TorchScript export."""
-    import torch
-
     import warnings
+
+    import torch
 
     extra = {"model.json": ""}
     with warnings.catch_warnings():

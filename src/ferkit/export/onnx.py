@@ -32,9 +32,16 @@ def model_bytes(model, meta: dict, opset: int = OPSET) -> bytes:
     with warnings.catch_warnings():
         # Tracing warns about the Python-side input-size check in FERNet.forward; it is constant for export.
         warnings.simplefilter("ignore")
-        torch.onnx.export(model.eval().cpu(), (dummy,), buf, input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
-                          dynamic_axes={INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}}, opset_version=opset,
-                          dynamo=False)
+        torch.onnx.export(
+            model.eval().cpu(),
+            (dummy,),
+            buf,
+            input_names=[INPUT_NAME],
+            output_names=[OUTPUT_NAME],
+            dynamic_axes={INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}},
+            opset_version=opset,
+            dynamo=False,
+        )
     proto = onnx.load_from_string(buf.getvalue())
     entry = proto.metadata_props.add()
     entry.key, entry.value = METADATA_KEY, json.dumps(meta, default=list)
@@ -45,8 +52,11 @@ def read_onnx_metadata(path_or_bytes) -> dict:
     """The ferkit metadata stored in an exported ONNX file; ValueError when it has none."""
     import onnx
 
-    proto = onnx.load_from_string(path_or_bytes) if isinstance(path_or_bytes, bytes) else onnx.load(str(path_or_bytes),
-                                                                                                     load_external_data=False)
+    proto = (
+        onnx.load_from_string(path_or_bytes)
+        if isinstance(path_or_bytes, bytes)
+        else onnx.load(str(path_or_bytes), load_external_data=False)
+    )
     name = path_or_bytes if not isinstance(path_or_bytes, bytes) else "ONNX model"
     for entry in proto.metadata_props:
         if entry.key == METADATA_KEY:
@@ -80,10 +90,17 @@ def quantize_int8(fp32: bytes, calib: np.ndarray, out_path: Path) -> None:
         raw, prep = Path(tmp) / "fp32.onnx", Path(tmp) / "prep.onnx"
         raw.write_bytes(fp32)
         quant_pre_process(str(raw), str(prep), skip_symbolic_shape=True)
-        batches = [calib[i:i + 16] for i in range(0, len(calib), 16)]
-        quantize_static(str(prep), str(out_path), _Calibration(batches), quant_format=QuantFormat.QDQ,
-                        per_channel=True, activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
-                        calibrate_method=CalibrationMethod.MinMax)
+        batches = [calib[i : i + 16] for i in range(0, len(calib), 16)]
+        quantize_static(
+            str(prep),
+            str(out_path),
+            _Calibration(batches),
+            quant_format=QuantFormat.QDQ,
+            per_channel=True,
+            activation_type=QuantType.QUInt8,
+            weight_type=QuantType.QInt8,
+            calibrate_method=CalibrationMethod.MinMax,
+        )
     import onnx
 
     proto = onnx.load(str(out_path))

@@ -76,8 +76,9 @@ def _session(file: str, threads: int, pid: int):
 
     path = ASSETS / file
     if not path.is_file():
-        raise RuntimeError(f"BlazeFace model {path} is missing from the ferkit install; reinstall ferkit or use "
-                           "--detector haar.")
+        raise RuntimeError(
+            f"BlazeFace model {path} is missing from the ferkit install; reinstall ferkit or use --detector haar."
+        )
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = threads
     opts.log_severity_level = 3
@@ -122,15 +123,25 @@ class BlazeFaceDetector:
 
     name = "blazeface"
 
-    def __init__(self, threshold: float = 0.5, min_face: int | None = None, model: str = "short",
-                 nms_iou: float = 0.3, threads: int = 0, max_tiles: int = 160, max_side: int | None = None):
+    def __init__(
+        self,
+        threshold: float = 0.5,
+        min_face: int | None = None,
+        model: str = "short",
+        nms_iou: float = 0.3,
+        threads: int = 0,
+        max_tiles: int = 160,
+        max_side: int | None = None,
+    ):
         if model not in NETS:
             raise ValueError(f"Unknown BlazeFace model {model!r}; choose one of {sorted(NETS)}.")
         if not 0 < threshold < 1:
             raise ValueError(f"det_threshold must be in (0, 1), got {threshold!r} (CLI: --det-threshold).")
         if (min_face is not None and min_face < 0) or (max_side is not None and max_side < 16):
-            raise ValueError(f"min_face must be >= 0 and det_size >= 16, got {min_face!r} and {max_side!r} "
-                             "(CLI: --min-face, --det-size).")
+            raise ValueError(
+                f"min_face must be >= 0 and det_size >= 16, got {min_face!r} and {max_side!r} "
+                "(CLI: --min-face, --det-size)."
+            )
         self.net = NETS[model]
         self.session = _session(self.net.file, threads, os.getpid())
         self.anchors = _anchors(self.net)
@@ -154,8 +165,8 @@ class BlazeFaceDetector:
                 interp = cv2.INTER_AREA if f < 1 else cv2.INTER_LINEAR
                 scaled[side] = cv2.resize(image, size, interpolation=interp)
             sx, sy = round(x * f), round(y * f)
-            tile = scaled[side][sy:sy + s, sx:sx + s]
-            batch[i, :tile.shape[0], :tile.shape[1]] = tile
+            tile = scaled[side][sy : sy + s, sx : sx + s]
+            batch[i, : tile.shape[0], : tile.shape[1]] = tile
         x = batch.astype(np.float32).transpose(0, 3, 1, 2) / 127.5 - 1.0  # B,3,S,S in [-1, 1]
         return x, wins
 
@@ -166,7 +177,9 @@ class BlazeFaceDetector:
 
             h, w = image.shape[:2]
             scale = self.max_side / max(h, w)
-            image = cv2.resize(image, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
+            image = cv2.resize(
+                image, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA
+            )
         min_face = auto_min_face(*image.shape[:2]) if self.min_face is None else int(self.min_face * scale)
         dets = self._detect(image, min_face)
         if scale != 1.0:
@@ -180,7 +193,7 @@ class BlazeFaceDetector:
         name = self.session.get_inputs()[0].name
         regs, logits = [], []
         for i in range(0, len(x), 32):  # B x A x 16 box/keypoint regressions, B x A x 1 logits
-            reg, cls = self.session.run(None, {name: x[i:i + 32]})
+            reg, cls = self.session.run(None, {name: x[i : i + 32]})
             regs.append(reg)
             logits.append(cls[:, :, 0])
         return self._decode(np.concatenate(regs), np.concatenate(logits), wins)

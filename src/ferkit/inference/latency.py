@@ -43,5 +43,11 @@ def measure_backend_latency(backend, image_size: int, in_chans: int, runs: int =
         start = time.perf_counter()
         backend(x)
         times.append(time.perf_counter() - start)
-    return {"latency_ms": float(np.median(times) * 1e3), "latency_runs": runs, "latency_warmup": warmup,
-            "latency_threads": _threads(backend), "latency_backend": backend.name, "latency_session": SESSION}
+    return {
+        "latency_ms": float(np.median(times) * 1e3),
+        "latency_runs": runs,
+        "latency_warmup": warmup,
+        "latency_threads": _threads(backend),
+        "latency_backend": backend.name,
+        "latency_session": SESSION,
+    }

@@ -36,15 +36,28 @@ def count_source_frames(source) -> int | None:
 
 def frame_rows(fr: FrameResult, top_k: int = 1) -> list[dict]:
     """Flat rows for one frame: one per face, or one with an empty face (and the error, if any) when none."""
-    base = {"source": fr.source, "frame": fr.frame_index,
-            "timestamp": "" if fr.timestamp is None else round(fr.timestamp, 4), "error": fr.error or ""}
+    base = {
+        "source": fr.source,
+        "frame": fr.frame_index,
+        "timestamp": "" if fr.timestamp is None else round(fr.timestamp, 4),
+        "error": fr.error or "",
+    }
     if not fr.faces:
         return [{**base, "face": "", "status": "error" if fr.error else "no face"}]
     rows = []
     for i, face in enumerate(fr.faces):
-        row = {**base, "face": i, "status": "ok", "track_id": "" if face.track_id is None else face.track_id,
-               "x1": face.box[0], "y1": face.box[1], "x2": face.box[2], "y2": face.box[3],
-               "label": face.label, "score": round(face.score, 4)}
+        row = {
+            **base,
+            "face": i,
+            "status": "ok",
+            "track_id": "" if face.track_id is None else face.track_id,
+            "x1": face.box[0],
+            "y1": face.box[1],
+            "x2": face.box[2],
+            "y2": face.box[3],
+            "label": face.label,
+            "score": round(face.score, 4),
+        }
         for rank, (label, p) in enumerate(face.top(top_k)[1:], start=2):
             row[f"top{rank}"], row[f"top{rank}_score"] = label, round(p, 4)
         row.update({f"p_{k}": round(v, 4) for k, v in face.probs.items()})
@@ -135,7 +148,9 @@ class AnnotatedWriter:
             return
         drawn = fr.plot()
         if not stream:
-            name = self._unique(Path(fr.source).name if not fr.source.startswith("<") else f"array_{fr.frame_index}.png")
+            name = self._unique(
+                Path(fr.source).name if not fr.source.startswith("<") else f"array_{fr.frame_index}.png"
+            )
             out = self.folder / name
             if out.suffix.lower() not in (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"):
                 out = out.with_suffix(".png")
@@ -183,6 +198,11 @@ def summarize_tracks(frames: list[FrameResult]) -> dict[int, dict]:
     out = {}
     for tid, a in acc.items():
         mean = a["sum"] / a["frames"]
-        out[tid] = {"frames": a["frames"], "start": a["start"], "end": a["end"],
-                    "label": a["labels"][int(mean.argmax())], "mean_probs": dict(zip(a["labels"], mean.round(4).tolist()))}
+        out[tid] = {
+            "frames": a["frames"],
+            "start": a["start"],
+            "end": a["end"],
+            "label": a["labels"][int(mean.argmax())],
+            "mean_probs": dict(zip(a["labels"], mean.round(4).tolist())),
+        }
     return out

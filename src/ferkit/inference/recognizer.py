@@ -36,16 +36,29 @@ class EmotionRecognizer:
     model's own crop (``ferkit.faces.crop``, from its metadata).
     """
 
-    def __init__(self, model=None, detector="auto", backend: str = "auto", device: str = "cpu",
-                 smoothing="auto", batch_size: int = 64, detect_every: int = 1, det_threshold: float | None = None,
-                 min_face: int | None = None, det_size: int | None = None):
+    def __init__(
+        self,
+        model=None,
+        detector="auto",
+        backend: str = "auto",
+        device: str = "cpu",
+        smoothing="auto",
+        batch_size: int = 64,
+        detect_every: int = 1,
+        det_threshold: float | None = None,
+        min_face: int | None = None,
+        det_size: int | None = None,
+    ):
         if batch_size < 1 or detect_every < 1:
             raise ValueError(f"batch_size and detect_every must be >= 1, got {batch_size} and {detect_every}.")
         self.backend, self.metadata, self._path = load_classifier(model, backend, device)
         self._checkpoint = torch_checkpoint(model, self._path)  # what explain() loads (None: an exported file)
         self._torch_model = None  # loaded on the first explain() call
-        self.detector = (create_detector(detector, threshold=det_threshold, min_face=min_face, max_side=det_size)
-                         if isinstance(detector, str) else detector)
+        self.detector = (
+            create_detector(detector, threshold=det_threshold, min_face=min_face, max_side=det_size)
+            if isinstance(detector, str)
+            else detector
+        )
         self.alpha = resolve_smoothing(smoothing)
         self.labels: tuple[str, ...] = tuple(self.metadata["labels"])
         self.image_size = int(self.metadata.get("image_size", 48))
@@ -58,10 +71,17 @@ class EmotionRecognizer:
     def model_info(self) -> dict:
         """name, arch, labels, image_size, in_chans, backend, detector, path."""
         arch = self.metadata.get("arch", "unknown")
-        return {"name": self.metadata.get("name", arch), "arch": arch, "labels": list(self.labels),
-                "image_size": self.image_size, "in_chans": self.in_chans, "backend": self.backend.name,
-                "detector": getattr(self.detector, "name", type(self.detector).__name__), "path": str(self._path),
-                "temperature": self.temperature}
+        return {
+            "name": self.metadata.get("name", arch),
+            "arch": arch,
+            "labels": list(self.labels),
+            "image_size": self.image_size,
+            "in_chans": self.in_chans,
+            "backend": self.backend.name,
+            "detector": getattr(self.detector, "name", type(self.detector).__name__),
+            "path": str(self._path),
+            "temperature": self.temperature,
+        }
 
     # -- classification ---------------------------------------------------------------------------------------
     def crop(self, image: np.ndarray, det) -> np.ndarray:
@@ -78,18 +98,20 @@ class EmotionRecognizer:
         """Model crops (``crop``) -> probabilities N x num_classes (calibration temperature applied)."""
         out = [np.zeros((0, len(self.labels)))]
         for i in range(0, len(crops), self.batch_size):
-            batch = self.model_input(crops[i:i + self.batch_size])  # B,C,S,S
+            batch = self.model_input(crops[i : i + self.batch_size])  # B,C,S,S
             out.append(self.backend(batch))  # probabilities, calibration temperature applied
         return np.concatenate(out)
 
     # -- prediction ---------------------------------------------------------------------------------------------
-    def predict(self, source, limit: int | None = None, keep_images: bool = False,
-                color: str = "rgb") -> list[FrameResult]:
+    def predict(
+        self, source, limit: int | None = None, keep_images: bool = False, color: str = "rgb"
+    ) -> list[FrameResult]:
         """All results of :meth:`iter_predict` as a list (one FrameResult per frame)."""
         return list(self.iter_predict(source, limit=limit, keep_images=keep_images, color=color))
 
-    def iter_predict(self, source, limit: int | None = None, keep_images: bool = False,
-                     color: str = "rgb") -> Iterator[FrameResult]:
+    def iter_predict(
+        self, source, limit: int | None = None, keep_images: bool = False, color: str = "rgb"
+    ) -> Iterator[FrameResult]:
         """Yield one FrameResult per frame of ``source`` (see ``iter_frames``), in order: the streaming API.
 
         Faces of up to ``batch_size`` frames are classified together; webcam frames are flushed one by one.
@@ -123,7 +145,7 @@ class EmotionRecognizer:
         probs = self.classify([c for _, _, crops in pending for c in crops])
         start = 0
         for frame, dets, crops in pending:
-            p = probs[start:start + len(crops)]
+            p = probs[start : start + len(crops)]
             start += len(crops)
             ids: list[int | None] = [None] * len(dets)
             if frame.stream is not None and dets:
@@ -138,11 +160,21 @@ class EmotionRecognizer:
             k = int(np.argmax(p))
             box = tuple(int(round(v)) for v in det.box)
             lms = det.landmarks.round(1).tolist() if det.landmarks is not None else None
-            faces.append(FaceResult(box, self.labels[k], float(p[k]), {lab: float(v) for lab, v in zip(self.labels, p)},
-                                    lms, tid, float(det.score)))
+            faces.append(
+                FaceResult(
+                    box,
+                    self.labels[k],
+                    float(p[k]),
+                    {lab: float(v) for lab, v in zip(self.labels, p)},
+                    lms,
+                    tid,
+                    float(det.score),
+                )
+            )
         size = (frame.image.shape[1], frame.image.shape[0]) if frame.image is not None else None
-        return FrameResult(frame.source, frame.index, frame.timestamp, size, faces, frame.error,
-                           frame.image if keep_images else None)
+        return FrameResult(
+            frame.source, frame.index, frame.timestamp, size, faces, frame.error, frame.image if keep_images else None
+        )
 
     # -- explanations -------------------------------------------------------------------------------------------
     @property
@@ -157,8 +189,10 @@ class EmotionRecognizer:
 
         if self._torch_model is None:
             if self._checkpoint is None:
-                raise ValueError(f"explain() needs the torch model; {self._path} is an exported file. Pass the "
-                                 "checkpoint folder (model.safetensors + model.json) instead.")
+                raise ValueError(
+                    f"explain() needs the torch model; {self._path} is an exported file. Pass the "
+                    "checkpoint folder (model.safetensors + model.json) instead."
+                )
             require("explain() (attention maps)", "torch")
             from ferkit.models import load_model
 
@@ -176,8 +210,16 @@ class EmotionRecognizer:
         out = []
         for det, crop, heat, p in zip(dets, crops, maps, probs):
             k = int(np.argmax(p))
-            out.append({"box": tuple(int(round(v)) for v in det.box), "label": self.labels[k], "score": float(p[k]),
-                        "method": used, "heatmap": heat, "overlay": overlay_heatmap(crop, heat)})
+            out.append(
+                {
+                    "box": tuple(int(round(v)) for v in det.box),
+                    "label": self.labels[k],
+                    "score": float(p[k]),
+                    "method": used,
+                    "heatmap": heat,
+                    "overlay": overlay_heatmap(crop, heat),
+                }
+            )
         return out
 
 

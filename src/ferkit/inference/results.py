@@ -12,8 +12,14 @@ import numpy as np
 
 # One colour per canonical emotion (RGB), so a label reads the same in every picture and timeline.
 EMOTION_COLORS: dict[str, tuple[int, int, int]] = {
-    "angry": (220, 40, 40), "disgust": (120, 160, 40), "fear": (140, 70, 200), "happy": (250, 200, 30),
-    "neutral": (160, 160, 160), "sad": (40, 110, 220), "surprise": (250, 130, 20), "contempt": (150, 90, 50),
+    "angry": (220, 40, 40),
+    "disgust": (120, 160, 40),
+    "fear": (140, 70, 200),
+    "happy": (250, 200, 30),
+    "neutral": (160, 160, 160),
+    "sad": (40, 110, 220),
+    "surprise": (250, 130, 20),
+    "contempt": (150, 90, 50),
 }
 
 
@@ -39,9 +45,15 @@ class FaceResult:
         return sorted(self.probs.items(), key=lambda kv: -kv[1])[:k]
 
     def to_dict(self) -> dict:
-        return {"box": list(self.box), "label": self.label, "score": round(self.score, 6),
-                "probs": {k: round(v, 6) for k, v in self.probs.items()}, "landmarks": self.landmarks,
-                "track_id": self.track_id, "detection_score": round(self.detection_score, 4)}
+        return {
+            "box": list(self.box),
+            "label": self.label,
+            "score": round(self.score, 6),
+            "probs": {k: round(v, 6) for k, v in self.probs.items()},
+            "landmarks": self.landmarks,
+            "track_id": self.track_id,
+            "detection_score": round(self.detection_score, 4),
+        }
 
 
 @dataclass
@@ -58,9 +70,14 @@ class FrameResult:
     image: np.ndarray | None = field(default=None, repr=False, compare=False)
 
     def to_dict(self) -> dict:
-        return {"source": self.source, "frame_index": self.frame_index, "timestamp": self.timestamp,
-                "image_size": list(self.image_size) if self.image_size else None, "error": self.error,
-                "faces": [f.to_dict() for f in self.faces]}
+        return {
+            "source": self.source,
+            "frame_index": self.frame_index,
+            "timestamp": self.timestamp,
+            "image_size": list(self.image_size) if self.image_size else None,
+            "error": self.error,
+            "faces": [f.to_dict() for f in self.faces],
+        }
 
     def to_pandas(self):
         """This frame's faces as a pandas DataFrame, one row per face (see ``to_pandas``)."""
@@ -78,7 +95,8 @@ class FrameResult:
             f"<tr><td>{i if face.track_id is None else f'#{face.track_id}'}</td><td>{', '.join(map(str, face.box))}"
             f"</td><td>{html.escape(face.label)}</td><td>{face.score:.2f}</td>"
             f"<td>{html.escape(' '.join(f'{lab} {p:.2f}' for lab, p in face.top(3)))}</td></tr>"
-            for i, face in enumerate(self.faces))
+            for i, face in enumerate(self.faces)
+        )
         head = "<tr><th>face</th><th>box (x1, y1, x2, y2)</th><th>label</th><th>score</th><th>top 3</th></tr>"
         body = f"<table>{head}{rows}</table>" if self.faces else "<p>no face found</p>"
         return f"<div><b>{where}{size}</b>: {len(self.faces)} face(s){body}</div>"
@@ -88,12 +106,26 @@ class FrameResult:
         confidence bar drawn on it."""
         img = self.image if image is None else image
         if img is None:
-            raise ValueError(f"No image to draw on for {self.source}: pass image=..., or predict with keep_images=True.")
+            raise ValueError(
+                f"No image to draw on for {self.source}: pass image=..., or predict with keep_images=True."
+            )
         return draw_faces(img, self.faces)
 
 
-TABLE_COLUMNS = ("source", "frame", "timestamp", "face", "track_id", "x1", "y1", "x2", "y2", "label", "score",
-                 "detection_score")
+TABLE_COLUMNS = (
+    "source",
+    "frame",
+    "timestamp",
+    "face",
+    "track_id",
+    "x1",
+    "y1",
+    "x2",
+    "y2",
+    "label",
+    "score",
+    "detection_score",
+)
 
 
 def face_records(frames: Iterable[FrameResult]) -> list[dict]:
@@ -101,10 +133,20 @@ def face_records(frames: Iterable[FrameResult]) -> list[dict]:
     records = []
     for fr in frames:
         for i, face in enumerate(fr.faces):
-            rec = {"source": fr.source, "frame": fr.frame_index, "timestamp": fr.timestamp, "face": i,
-                   "track_id": face.track_id, "x1": face.box[0], "y1": face.box[1], "x2": face.box[2],
-                   "y2": face.box[3], "label": face.label, "score": face.score,
-                   "detection_score": face.detection_score}
+            rec = {
+                "source": fr.source,
+                "frame": fr.frame_index,
+                "timestamp": fr.timestamp,
+                "face": i,
+                "track_id": face.track_id,
+                "x1": face.box[0],
+                "y1": face.box[1],
+                "x2": face.box[2],
+                "y2": face.box[3],
+                "label": face.label,
+                "score": face.score,
+                "detection_score": face.detection_score,
+            }
             rec.update({f"p_{label}": p for label, p in face.probs.items()})
             records.append(rec)
     return records
@@ -119,8 +161,9 @@ def to_pandas(frames: Iterable[FrameResult]):
     except ModuleNotFoundError as err:
         from ferkit.extras import MissingExtraError
 
-        raise MissingExtraError("to_pandas() needs pandas, which is not installed; `pip install pandas`.",
-                                name="pandas") from err
+        raise MissingExtraError(
+            "to_pandas() needs pandas, which is not installed; `pip install pandas`.", name="pandas"
+        ) from err
     frames = [frames] if isinstance(frames, FrameResult) else list(frames)
     records = face_records(frames)
     labels = list(frames[0].faces[0].probs) if records else []

@@ -1,8 +1,8 @@
 """One dispatcher, ``iter_frames(source)``, turns any input into RGB frames.
 
 Sources: an image path, a folder (recursive), a glob, a video file, a webcam index (int or digit string),
-an ``np.ndarray`` (HxWx3 RGB, or BGR with ``color="bgr"``; gray HxW uint8), a ``PIL.Image``, or a list of those. The recogniser only
-ever sees ``Frame`` objects, so it never branches on the input type.
+an ``np.ndarray`` (HxWx3 RGB, or BGR with ``color="bgr"``; gray HxW uint8), a ``PIL.Image``, or a list of those.
+The recogniser only ever sees ``Frame`` objects, so it never branches on the input type.
 """
 
 from __future__ import annotations
@@ -57,8 +57,9 @@ class Frame:
 
 def check_color(color: str) -> str:
     if color not in COLORS:
-        raise ValueError(f"color={color!r} is unknown; use 'rgb', or 'bgr' for arrays from cv2.imread / "
-                         "cv2.VideoCapture.")
+        raise ValueError(
+            f"color={color!r} is unknown; use 'rgb', or 'bgr' for arrays from cv2.imread / cv2.VideoCapture."
+        )
     return color
 
 
@@ -72,8 +73,10 @@ def to_rgb(image, color: str = "rgb") -> np.ndarray:
         return pil_to_rgb(image)
     arr = np.asarray(image)
     if arr.dtype != np.uint8:
-        raise ValueError(f"Image arrays must be uint8 (0-255), got dtype {arr.dtype}; convert with "
-                         "(img * 255).astype(np.uint8) if it is in [0, 1].")
+        raise ValueError(
+            f"Image arrays must be uint8 (0-255), got dtype {arr.dtype}; convert with "
+            "(img * 255).astype(np.uint8) if it is in [0, 1]."
+        )
     if arr.ndim == 2:
         arr = np.repeat(arr[:, :, None], 3, axis=2)
     elif arr.ndim == 3 and arr.shape[2] == 1:
@@ -100,15 +103,25 @@ def check_image_size(width: int, height: int, name: str, max_pixels: int | None 
     """ImageError unless each side is >= MIN_SIDE px, the aspect ratio is <= MAX_ASPECT and (when given)
     width x height <= ``max_pixels``."""
     if min(width, height) < MIN_SIDE or max(width, height) > MAX_ASPECT * min(width, height):
-        raise ImageError("too_small", f"{name}: image too small ({width}x{height}); ferkit needs at least "
-                                      f"{MIN_SIDE} px per side and an aspect ratio up to {MAX_ASPECT}:1.")
+        raise ImageError(
+            "too_small",
+            f"{name}: image too small ({width}x{height}); ferkit needs at least "
+            f"{MIN_SIDE} px per side and an aspect ratio up to {MAX_ASPECT}:1.",
+        )
     if max_pixels is not None and width * height > max_pixels:
-        raise ImageError("too_many_pixels", f"{name}: image is {width}x{height} = {width * height} pixels, over the "
-                                            f"limit of {max_pixels}; downscale it.")
+        raise ImageError(
+            "too_many_pixels",
+            f"{name}: image is {width}x{height} = {width * height} pixels, over the "
+            f"limit of {max_pixels}; downscale it.",
+        )
 
 
-def read_image(source: str | os.PathLike | bytes, max_pixels: int | None = None,
-               formats: tuple[str, ...] | None = None, name: str | None = None) -> np.ndarray:
+def read_image(
+    source: str | os.PathLike | bytes,
+    max_pixels: int | None = None,
+    formats: tuple[str, ...] | None = None,
+    name: str | None = None,
+) -> np.ndarray:
     """Decode an image file (path or bytes) to RGB uint8 HxWx3: EXIF orientation applied, 16-bit gray scaled to
     8 bit, the first frame of multi-frame files (MPO from phones, GIF).
 
@@ -124,8 +137,9 @@ def read_image(source: str | os.PathLike | bytes, max_pixels: int | None = None,
     except Image.DecompressionBombError as err:
         raise ImageError("too_many_pixels", f"{name}: {err} Downscale it.") from err
     except Exception as err:  # noqa: BLE001 - damaged headers raise all kinds (OSError, struct.error, ...)
-        raise ImageError("not_an_image", f"{name} is not a readable image ({type(err).__name__}: {err}); "
-                                          f"{hint}.") from err
+        raise ImageError(
+            "not_an_image", f"{name} is not a readable image ({type(err).__name__}: {err}); {hint}."
+        ) from err
     with img:
         if formats is not None and img.format not in formats:
             raise ImageError("unsupported_format", f"{name} is a {img.format} image; send one of {', '.join(formats)}.")
@@ -134,8 +148,11 @@ def read_image(source: str | os.PathLike | bytes, max_pixels: int | None = None,
             img.load()  # OSError on truncated data (LOAD_TRUNCATED_IMAGES stays False)
             return pil_to_rgb(ImageOps.exif_transpose(img))
         except Exception as err:  # noqa: BLE001 - as above: a damaged body can fail anywhere in the decoder
-            raise ImageError("corrupt_image", f"{name} ({img.format}) could not be decoded ({type(err).__name__}: "
-                                              f"{err}); the file is truncated or damaged, re-export it.") from err
+            raise ImageError(
+                "corrupt_image",
+                f"{name} ({img.format}) could not be decoded ({type(err).__name__}: "
+                f"{err}); the file is truncated or damaged, re-export it.",
+            ) from err
 
 
 def _is_webcam(source) -> bool:
@@ -178,9 +195,11 @@ def iter_video(path: str | os.PathLike, limit: int | None = None) -> Iterator[Fr
     ok = cap.isOpened() and cap.grab()
     cap.release()
     if not ok:
-        raise ValueError(f"Cannot decode video {path}: OpenCV could not read a frame from it. Supported containers: "
-                         f"{', '.join(VIDEO_EXTS)} with a codec OpenCV's FFmpeg build reads (H.264, MJPEG, MPEG-4); "
-                         "re-encode it, e.g. `ffmpeg -i in.mov -c:v libx264 out.mp4`.")
+        raise ValueError(
+            f"Cannot decode video {path}: OpenCV could not read a frame from it. Supported containers: "
+            f"{', '.join(VIDEO_EXTS)} with a codec OpenCV's FFmpeg build reads (H.264, MJPEG, MPEG-4); "
+            "re-encode it, e.g. `ffmpeg -i in.mov -c:v libx264 out.mp4`."
+        )
     yield from _iter_capture(cv2.VideoCapture(str(path)), str(path), live=False, limit=limit)
 
 
@@ -196,8 +215,10 @@ def iter_webcam(index: int, limit: int | None = None) -> Iterator[Frame]:
         cv2.utils.logging.setLogLevel(quiet)
     if not cap.isOpened():
         cap.release()
-        raise RuntimeError(f"No webcam at index {index}: OpenCV could not open it. Check that a camera is connected "
-                           "and not used by another program, or try another index (0 is the first camera).")
+        raise RuntimeError(
+            f"No webcam at index {index}: OpenCV could not open it. Check that a camera is connected "
+            "and not used by another program, or try another index (0 is the first camera)."
+        )
     yield from _iter_capture(cap, f"webcam:{index}", live=True, limit=limit)
 
 
@@ -211,8 +232,10 @@ def list_files(source: str | os.PathLike) -> list[Path]:
         # A folder holds other files too (labels, notes): keep images and videos only.
         files = [p for p in files if p.suffix.lower() in IMAGE_EXTS + VIDEO_EXTS]
     if not files:
-        raise FileNotFoundError(f"No image or video files found at {text!r} (looked for {', '.join(IMAGE_EXTS)} "
-                                f"and {', '.join(VIDEO_EXTS)}).")
+        raise FileNotFoundError(
+            f"No image or video files found at {text!r} (looked for {', '.join(IMAGE_EXTS)} "
+            f"and {', '.join(VIDEO_EXTS)})."
+        )
     return files
 
 
@@ -269,11 +292,15 @@ def iter_frames(source, limit: int | None = None, color: str = "rgb", _in_collec
             for file in list_files(source):
                 yield from _iter_file(file, True, limit)
         else:
-            raise FileNotFoundError(f"Source {str(source)!r} does not exist; pass an image, a folder, a glob "
-                                    "('photos/**/*.jpg'), a video file, or a webcam index (0).")
+            raise FileNotFoundError(
+                f"Source {str(source)!r} does not exist; pass an image, a folder, a glob "
+                "('photos/**/*.jpg'), a video file, or a webcam index (0)."
+            )
     else:
-        raise ValueError(f"Unsupported source type {type(source).__name__}; pass a path, a glob, a webcam index, "
-                         "an RGB np.ndarray, a PIL.Image or a list of those.")
+        raise ValueError(
+            f"Unsupported source type {type(source).__name__}; pass a path, a glob, a webcam index, "
+            "an RGB np.ndarray, a PIL.Image or a list of those."
+        )
 
 
 def is_webcam(source) -> bool:

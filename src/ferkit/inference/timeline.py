@@ -21,7 +21,9 @@ def collect_tracks(frames: list[FrameResult]) -> dict[int, tuple[np.ndarray, np.
     return {k: (np.array([t for t, _ in v]), np.array([p for _, p in v])) for k, v in series.items()}
 
 
-def save_timeline(frames: list[FrameResult], path: str | Path, labels: tuple[str, ...], min_frames: int = 3) -> Path | None:
+def save_timeline(
+    frames: list[FrameResult], path: str | Path, labels: tuple[str, ...], min_frames: int = 3
+) -> Path | None:
     """Write a PNG with one panel per track seen in at least ``min_frames`` frames; None when there is none."""
     from ferkit.figures import get_pyplot, save_figure
 

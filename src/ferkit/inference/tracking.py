@@ -32,8 +32,9 @@ def resolve_smoothing(smoothing) -> float | None:
     except (TypeError, ValueError):
         alpha = -1.0
     if not 0.0 < alpha <= 1.0:
-        raise ValueError(f"smoothing={smoothing!r} is not valid; use 'auto', 'none' or an EMA weight in (0, 1] "
-                         "(smaller = smoother).")
+        raise ValueError(
+            f"smoothing={smoothing!r} is not valid; use 'auto', 'none' or an EMA weight in (0, 1] (smaller = smoother)."
+        )
     return alpha
 
 

@@ -35,8 +35,8 @@ class FERNet(nn.Module):
     ) -> None:
         super().__init__()
         self.features = features
-        self.global_pool = global_pool if global_pool is not None else nn.Sequential(
-            nn.AdaptiveAvgPool2d(1), nn.Flatten(1)
+        self.global_pool = (
+            global_pool if global_pool is not None else nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(1))
         )
         self.pre_logits = pre_logits if pre_logits is not None else nn.Identity()
         self.head_drop = nn.Dropout(drop_rate)
@@ -98,8 +98,14 @@ def adapt_first_conv(conv: nn.Conv2d, in_chans: int, keep_weights: bool) -> nn.C
     if conv.in_channels == in_chans:
         return conv
     new = nn.Conv2d(
-        in_chans, conv.out_channels, conv.kernel_size, stride=conv.stride, padding=conv.padding,
-        dilation=conv.dilation, groups=conv.groups, bias=conv.bias is not None,
+        in_chans,
+        conv.out_channels,
+        conv.kernel_size,
+        stride=conv.stride,
+        padding=conv.padding,
+        dilation=conv.dilation,
+        groups=conv.groups,
+        bias=conv.bias is not None,
     )
     if keep_weights:
         w = conv.weight.detach()  # O,3,k,k

@@ -49,7 +49,9 @@ def load_state_dict_file(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     """Read a state dict from a ``.safetensors`` file or a ``.pth``/``.pt`` file (never unpickles objects)."""
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"Weights file {path} does not exist; pass weights=PATH to a .pth or .safetensors file.")
+        raise FileNotFoundError(
+            f"Weights file {path} does not exist; pass weights=PATH to a .pth or .safetensors file."
+        )
     if path.suffix == ".safetensors":
         from safetensors import SafetensorError
         from safetensors.torch import load_file
@@ -71,7 +73,8 @@ def load_state_dict_file(path: str | os.PathLike) -> dict[str, torch.Tensor]:
 
 
 def load_imagenet_state_dict(backbone: str) -> dict[str, torch.Tensor]:
-    """torchvision's ImageNet state dict for ``backbone`` from the hub cache; RuntimeError with instructions if absent."""
+    """torchvision's ImageNet state dict for ``backbone`` from the hub cache; RuntimeError with instructions if
+    absent."""
     url = imagenet_weights_url(backbone)
     folder = hub_checkpoint_dir()
     file = folder / url.rsplit("/", 1)[-1]
@@ -111,8 +114,11 @@ def load_backbone_weights(
     target = {k: v for k, v in module.state_dict().items() if not k.startswith(head_prefixes)}
     missing = [k for k in target if k not in state]
     unexpected = [k for k in state if k not in target]
-    mismatched = [f"{k} {tuple(state[k].shape)} vs {tuple(v.shape)}" for k, v in target.items()
-                  if k in state and state[k].shape != v.shape]
+    mismatched = [
+        f"{k} {tuple(state[k].shape)} vs {tuple(v.shape)}"
+        for k, v in target.items()
+        if k in state and state[k].shape != v.shape
+    ]
     if missing or unexpected or mismatched:
         raise ValueError(
             f"Weights from {source} do not fit torchvision's {backbone}: missing {missing[:5]}, "

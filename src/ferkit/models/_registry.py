@@ -10,7 +10,7 @@ import difflib
 import fnmatch
 import inspect
 import os
-from typing import Callable
+from collections.abc import Callable
 
 from torch import nn
 

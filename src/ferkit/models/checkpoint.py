@@ -39,7 +39,9 @@ def _default_labels(num_classes: int) -> list[str]:
     for labels in (EMOTIONS, EMOTIONS_WITH_CONTEMPT):
         if len(labels) == num_classes:
             return list(labels)
-    raise ValueError(f"The model has {num_classes} classes; pass metadata={{'labels': [...]}} with {num_classes} names.")
+    raise ValueError(
+        f"The model has {num_classes} classes; pass metadata={{'labels': [...]}} with {num_classes} names."
+    )
 
 
 def save_checkpoint(model: nn.Module, path: str | os.PathLike, metadata: dict | None = None) -> Path:
@@ -52,13 +54,16 @@ def save_checkpoint(model: nn.Module, path: str | os.PathLike, metadata: dict | 
     cfg = getattr(model, "default_cfg", None) or {}
     if "arch" not in cfg and not (metadata or {}).get("arch"):
         raise ValueError("The model has no default_cfg['arch']; build it with create_model or pass metadata['arch'].")
-    meta = {k: cfg[k] for k in ("arch", "num_classes", "image_size", "in_chans", "mean", "std", "model_kwargs")
-            if k in cfg}
+    meta = {
+        k: cfg[k] for k in ("arch", "num_classes", "image_size", "in_chans", "mean", "std", "model_kwargs") if k in cfg
+    }
     meta.update(metadata or {})
     if "labels" not in meta:
         meta["labels"] = _default_labels(int(meta["num_classes"]))
     if len(meta["labels"]) != meta["num_classes"]:
-        raise ValueError(f"{len(meta['labels'])} labels {meta['labels']} for a model with {meta['num_classes']} classes.")
+        raise ValueError(
+            f"{len(meta['labels'])} labels {meta['labels']} for a model with {meta['num_classes']} classes."
+        )
     meta["format_version"] = FORMAT_VERSION
     folder = Path(path)
     folder.mkdir(parents=True, exist_ok=True)
@@ -79,8 +84,9 @@ def _resolve(path: str | os.PathLike) -> tuple[Path, Path]:
         weights = path
     for file in (weights, meta):
         if not file.is_file():
-            raise FileNotFoundError(f"Checkpoint file {file} is missing; a checkpoint is a folder with "
-                                    f"{WEIGHTS_NAME} and {META_NAME}.")
+            raise FileNotFoundError(
+                f"Checkpoint file {file} is missing; a checkpoint is a folder with {WEIGHTS_NAME} and {META_NAME}."
+            )
     return weights, meta
 
 
@@ -107,8 +113,12 @@ def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> t
 
     weights_file, _ = _resolve(path)
     meta = read_metadata(path)
-    model = create_model(meta["arch"], num_classes=int(meta["num_classes"]), in_chans=int(meta["in_chans"]),
-                         **meta.get("model_kwargs", {}))
+    model = create_model(
+        meta["arch"],
+        num_classes=int(meta["num_classes"]),
+        in_chans=int(meta["in_chans"]),
+        **meta.get("model_kwargs", {}),
+    )
     try:
         state = load_file(str(weights_file))
     except (SafetensorError, OSError) as err:
@@ -121,7 +131,9 @@ def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> t
             f"{weights_file} does not match arch {meta['arch']!r}: missing keys {missing[:5]}, unexpected keys "
             f"{unexpected[:5]}; was it saved by another architecture?"
         )
-    bad = [f"{k} {tuple(v.shape)} vs {tuple(expected[k].shape)}" for k, v in state.items() if v.shape != expected[k].shape]
+    bad = [
+        f"{k} {tuple(v.shape)} vs {tuple(expected[k].shape)}" for k, v in state.items() if v.shape != expected[k].shape
+    ]
     if bad:
         raise ValueError(f"{weights_file} has tensors of the wrong shape for {meta['arch']!r}: {bad[:5]}.")
     model.load_state_dict(state)

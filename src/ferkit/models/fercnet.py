@@ -58,24 +58,51 @@ def _create_fercnet(
         if isinstance(m, nn.Conv2d):
             nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
     min_size = (2 if stem_pool else 1) * 2 ** (len(widths) - 1)
-    return FERNet(features, cin, num_classes, stem_name="features.stem.0", drop_rate=drop_rate,
-                  min_image_size=min_size)
+    return FERNet(features, cin, num_classes, stem_name="features.stem.0", drop_rate=drop_rate, min_image_size=min_size)
 
 
 @register_model(image_size=48, in_chans=1, mean=GRAY_MEAN, std=GRAY_STD, min_image_size=16)
-def fercnet_s(num_classes=7, in_chans=1, pretrained=False, weights=None, drop_rate=0.3,
-              widths=(32, 64, 128, 256), depths=(2, 2, 2, 2), stem_pool=True):
+def fercnet_s(
+    num_classes=7,
+    in_chans=1,
+    pretrained=False,
+    weights=None,
+    drop_rate=0.3,
+    widths=(32, 64, 128, 256),
+    depths=(2, 2, 2, 2),
+    stem_pool=True,
+):
     """Compact VGG-style CNN for 48-64 px gray faces (~1.2 M params), built for CPU training."""
-    return _create_fercnet(num_classes=num_classes, in_chans=in_chans, widths=tuple(widths), depths=tuple(depths),
-                           stem_pool=stem_pool, drop_rate=drop_rate)
+    return _create_fercnet(
+        num_classes=num_classes,
+        in_chans=in_chans,
+        widths=tuple(widths),
+        depths=tuple(depths),
+        stem_pool=stem_pool,
+        drop_rate=drop_rate,
+    )
 
 
 @register_model(image_size=48, in_chans=1, mean=GRAY_MEAN, std=GRAY_STD, min_image_size=8)
-def fercnet_m(num_classes=7, in_chans=1, pretrained=False, weights=None, drop_rate=0.3,
-              widths=(32, 64, 128, 256), depths=(2, 2, 2, 2), stem_pool=False):
+def fercnet_m(
+    num_classes=7,
+    in_chans=1,
+    pretrained=False,
+    weights=None,
+    drop_rate=0.3,
+    widths=(32, 64, 128, 256),
+    depths=(2, 2, 2, 2),
+    stem_pool=False,
+):
     """fercnet_s without the stem pool: the first stage runs at full resolution (4x the FLOPs, same params)."""
-    return _create_fercnet(num_classes=num_classes, in_chans=in_chans, widths=tuple(widths), depths=tuple(depths),
-                           stem_pool=stem_pool, drop_rate=drop_rate)
+    return _create_fercnet(
+        num_classes=num_classes,
+        in_chans=in_chans,
+        widths=tuple(widths),
+        depths=tuple(depths),
+        stem_pool=stem_pool,
+        drop_rate=drop_rate,
+    )
 
 
 class _SimpleCNNBody(nn.Sequential):
@@ -94,5 +121,14 @@ def simple_cnn(num_classes=7, in_chans=1, pretrained=False, weights=None, drop_r
     """The seeds' baseline: conv32-pool-conv64-pool-flatten-dense128-dropout (any input size)."""
     global_pool = nn.Sequential(nn.AdaptiveAvgPool2d(12), nn.Flatten(1))  # B,64*12*12 at any size
     pre_logits = nn.Sequential(nn.Linear(64 * 12 * 12, 128), nn.ReLU(inplace=True))
-    return FERNet(_SimpleCNNBody(in_chans), 64, num_classes, stem_name="features.conv1", global_pool=global_pool,
-                  pre_logits=pre_logits, head_features=128, drop_rate=drop_rate, min_image_size=4)
+    return FERNet(
+        _SimpleCNNBody(in_chans),
+        64,
+        num_classes,
+        stem_name="features.conv1",
+        global_pool=global_pool,
+        pre_logits=pre_logits,
+        head_features=128,
+        drop_rate=drop_rate,
+        min_image_size=4,
+    )

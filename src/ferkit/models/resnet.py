@@ -65,78 +65,154 @@ def _create_resnet(
     names = ("conv1", "bn1", "relu", "maxpool", "layer1", "layer2", "layer3", "layer4")
     features = nn.Sequential(OrderedDict((n, getattr(net, n)) for n in names))
     return FERNet(
-        features, net.fc.in_features, num_classes, stem_name="features.conv1", drop_rate=drop_rate,
-        fc=net.fc if num_classes > 0 else None, min_image_size=16 if small_stem else 32,
+        features,
+        net.fc.in_features,
+        num_classes,
+        stem_name="features.conv1",
+        drop_rate=drop_rate,
+        fc=net.fc if num_classes > 0 else None,
+        min_image_size=16 if small_stem else 32,
     )
-
 
 
 @register_model(pretrained_backbone="resnet18")
 def resnet18(num_classes=7, in_chans=3, pretrained=False, weights=None, drop_rate=0.0):
     """ResNet-18, torchvision."""
-    return _create_resnet(18, num_classes=num_classes, in_chans=in_chans, pretrained=pretrained, weights=weights,
-                          drop_rate=drop_rate)
+    return _create_resnet(
+        18, num_classes=num_classes, in_chans=in_chans, pretrained=pretrained, weights=weights, drop_rate=drop_rate
+    )
 
 
 @register_model(pretrained_backbone="resnet50")
 def resnet50(num_classes=7, in_chans=3, pretrained=False, weights=None, drop_rate=0.0):
     """ResNet-50, torchvision."""
-    return _create_resnet(50, num_classes=num_classes, in_chans=in_chans, pretrained=pretrained, weights=weights,
-                          drop_rate=drop_rate)
+    return _create_resnet(
+        50, num_classes=num_classes, in_chans=in_chans, pretrained=pretrained, weights=weights, drop_rate=drop_rate
+    )
 
 
 @register_model(pretrained_backbone="resnet18")
 def resnet18_cbam_light(num_classes=7, in_chans=3, pretrained=False, weights=None, drop_rate=0.0, reduction=16):
     """ResNet-18 with one CBAM after layer4's last block ("Light CBAM")."""
-    return _create_resnet(18, num_classes=num_classes, in_chans=in_chans, pretrained=pretrained, weights=weights,
-                          attn_layer="cbam", attn_where="last", reduction=reduction, drop_rate=drop_rate)
+    return _create_resnet(
+        18,
+        num_classes=num_classes,
+        in_chans=in_chans,
+        pretrained=pretrained,
+        weights=weights,
+        attn_layer="cbam",
+        attn_where="last",
+        reduction=reduction,
+        drop_rate=drop_rate,
+    )
 
 
 @register_model(pretrained_backbone="resnet50")
 def resnet50_cbam_light(num_classes=7, in_chans=3, pretrained=False, weights=None, drop_rate=0.0, reduction=16):
     """ResNet-50 with one CBAM after layer4's last block ("Light CBAM")."""
-    return _create_resnet(50, num_classes=num_classes, in_chans=in_chans, pretrained=pretrained, weights=weights,
-                          attn_layer="cbam", attn_where="last", reduction=reduction, drop_rate=drop_rate)
+    return _create_resnet(
+        50,
+        num_classes=num_classes,
+        in_chans=in_chans,
+        pretrained=pretrained,
+        weights=weights,
+        attn_layer="cbam",
+        attn_where="last",
+        reduction=reduction,
+        drop_rate=drop_rate,
+    )
 
 
 @register_model(pretrained_backbone="resnet18")
 def resnet18_cbam(num_classes=7, in_chans=3, pretrained=False, weights=None, drop_rate=0.0, reduction=16):
     """ResNet-18 with CBAM in every residual block (Woo et al. 2018)."""
-    return _create_resnet(18, num_classes=num_classes, in_chans=in_chans, pretrained=pretrained, weights=weights,
-                          attn_layer="cbam", attn_where="all", reduction=reduction, drop_rate=drop_rate)
+    return _create_resnet(
+        18,
+        num_classes=num_classes,
+        in_chans=in_chans,
+        pretrained=pretrained,
+        weights=weights,
+        attn_layer="cbam",
+        attn_where="all",
+        reduction=reduction,
+        drop_rate=drop_rate,
+    )
 
 
 @register_model(pretrained_backbone="resnet50")
 def resnet50_cbam(num_classes=7, in_chans=3, pretrained=False, weights=None, drop_rate=0.0, reduction=16):
     """ResNet-50 with CBAM in every residual block (Woo et al. 2018)."""
-    return _create_resnet(50, num_classes=num_classes, in_chans=in_chans, pretrained=pretrained, weights=weights,
-                          attn_layer="cbam", attn_where="all", reduction=reduction, drop_rate=drop_rate)
+    return _create_resnet(
+        50,
+        num_classes=num_classes,
+        in_chans=in_chans,
+        pretrained=pretrained,
+        weights=weights,
+        attn_layer="cbam",
+        attn_where="all",
+        reduction=reduction,
+        drop_rate=drop_rate,
+    )
 
 
 @register_model(pretrained_backbone="resnet18")
 def resnet18_se(num_classes=7, in_chans=3, pretrained=False, weights=None, drop_rate=0.0, reduction=16):
     """ResNet-18 with squeeze-excitation in every residual block (Hu et al. 2018)."""
-    return _create_resnet(18, num_classes=num_classes, in_chans=in_chans, pretrained=pretrained, weights=weights,
-                          attn_layer="se", attn_where="all", reduction=reduction, drop_rate=drop_rate)
+    return _create_resnet(
+        18,
+        num_classes=num_classes,
+        in_chans=in_chans,
+        pretrained=pretrained,
+        weights=weights,
+        attn_layer="se",
+        attn_where="all",
+        reduction=reduction,
+        drop_rate=drop_rate,
+    )
 
 
 @register_model(pretrained_backbone="resnet50")
 def resnet50_se(num_classes=7, in_chans=3, pretrained=False, weights=None, drop_rate=0.0, reduction=16):
     """ResNet-50 with squeeze-excitation in every residual block (Hu et al. 2018)."""
-    return _create_resnet(50, num_classes=num_classes, in_chans=in_chans, pretrained=pretrained, weights=weights,
-                          attn_layer="se", attn_where="all", reduction=reduction, drop_rate=drop_rate)
+    return _create_resnet(
+        50,
+        num_classes=num_classes,
+        in_chans=in_chans,
+        pretrained=pretrained,
+        weights=weights,
+        attn_layer="se",
+        attn_where="all",
+        reduction=reduction,
+        drop_rate=drop_rate,
+    )
 
 
 @register_model(image_size=64, min_image_size=16, pretrained_backbone="resnet18")
 def resnet18_small(num_classes=7, in_chans=3, pretrained=False, weights=None, drop_rate=0.0):
     """ResNet-18 without the stem max-pool (total stride 16) for 48-112 px faces."""
-    return _create_resnet(18, num_classes=num_classes, in_chans=in_chans, pretrained=pretrained, weights=weights,
-                          small_stem=True, drop_rate=drop_rate)
+    return _create_resnet(
+        18,
+        num_classes=num_classes,
+        in_chans=in_chans,
+        pretrained=pretrained,
+        weights=weights,
+        small_stem=True,
+        drop_rate=drop_rate,
+    )
 
 
 @register_model(image_size=64, min_image_size=16, pretrained_backbone="resnet18")
 def resnet18_cbam_small(num_classes=7, in_chans=3, pretrained=False, weights=None, drop_rate=0.0, reduction=16):
     """ResNet-18 with CBAM in every block and no stem max-pool, for 48-112 px faces."""
-    return _create_resnet(18, num_classes=num_classes, in_chans=in_chans, pretrained=pretrained, weights=weights,
-                          attn_layer="cbam", attn_where="all", small_stem=True, reduction=reduction,
-                          drop_rate=drop_rate)
+    return _create_resnet(
+        18,
+        num_classes=num_classes,
+        in_chans=in_chans,
+        pretrained=pretrained,
+        weights=weights,
+        attn_layer="cbam",
+        attn_where="all",
+        small_stem=True,
+        reduction=reduction,
+        drop_rate=drop_rate,
+    )

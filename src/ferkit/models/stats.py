@@ -29,8 +29,7 @@ def count_flops(model: nn.Module, image_size: int, in_chans: int | None = None) 
 
     was_training = model.training
     model.eval()
-    x = torch.zeros(1, _input_chans(model, in_chans), image_size, image_size,
-                    device=next(model.parameters()).device)
+    x = torch.zeros(1, _input_chans(model, in_chans), image_size, image_size, device=next(model.parameters()).device)
     counter = FlopCounterMode(display=False)
     with counter:
         model(x)

@@ -29,16 +29,33 @@ def _mobilenet(builder_name, num_classes, in_chans, pretrained, weights, drop_ra
     net = getattr(tvm, builder_name)(weights=None)
     v3 = builder_name.startswith("mobilenet_v3")
     head_prefixes = ("classifier.3.",) if v3 else ("classifier.1.",)
-    _load_and_adapt(net, builder_name, net.features[0], "0", in_chans=in_chans, pretrained=pretrained,
-                    weights=weights, head_prefixes=head_prefixes)
+    _load_and_adapt(
+        net,
+        builder_name,
+        net.features[0],
+        "0",
+        in_chans=in_chans,
+        pretrained=pretrained,
+        weights=weights,
+        head_prefixes=head_prefixes,
+    )
     num_features = net.features[-1].out_channels
     if v3:
         # Keep V3's pretrained Linear-Hardswish "pre-logits" layer; replace only the final linear.
         pre_logits = nn.Sequential(net.classifier[0], net.classifier[1])
-        return FERNet(net.features, num_features, num_classes, stem_name="features.0.0", pre_logits=pre_logits,
-                      head_features=net.classifier[0].out_features, drop_rate=drop_rate, min_image_size=32)
-    return FERNet(net.features, num_features, num_classes, stem_name="features.0.0", drop_rate=drop_rate,
-                  min_image_size=32)
+        return FERNet(
+            net.features,
+            num_features,
+            num_classes,
+            stem_name="features.0.0",
+            pre_logits=pre_logits,
+            head_features=net.classifier[0].out_features,
+            drop_rate=drop_rate,
+            min_image_size=32,
+        )
+    return FERNet(
+        net.features, num_features, num_classes, stem_name="features.0.0", drop_rate=drop_rate, min_image_size=32
+    )
 
 
 @register_model(pretrained_backbone="mobilenet_v2")
@@ -65,10 +82,24 @@ def efficientnet_b0(num_classes=7, in_chans=3, pretrained=False, weights=None, d
     import torchvision.models as tvm
 
     net = tvm.efficientnet_b0(weights=None)
-    _load_and_adapt(net, "efficientnet_b0", net.features[0], "0", in_chans=in_chans, pretrained=pretrained,
-                    weights=weights, head_prefixes=("classifier.",))
-    return FERNet(net.features, net.classifier[1].in_features, num_classes, stem_name="features.0.0",
-                  drop_rate=drop_rate, min_image_size=32)
+    _load_and_adapt(
+        net,
+        "efficientnet_b0",
+        net.features[0],
+        "0",
+        in_chans=in_chans,
+        pretrained=pretrained,
+        weights=weights,
+        head_prefixes=("classifier.",),
+    )
+    return FERNet(
+        net.features,
+        net.classifier[1].in_features,
+        num_classes,
+        stem_name="features.0.0",
+        drop_rate=drop_rate,
+        min_image_size=32,
+    )
 
 
 class _VGGFeatures(nn.Module):
@@ -89,10 +120,17 @@ class _VGGFeatures(nn.Module):
 def vgg16(num_classes=7, in_chans=3, pretrained=False, weights=None, drop_rate=0.5):
     """VGG-16 with BatchNorm (Simonyan & Zisserman 2015), 13 convs + global pool + linear head."""
     holder = _VGGFeatures()
-    _load_and_adapt(holder, "vgg16_bn", holder.features, "0", in_chans=in_chans, pretrained=pretrained,
-                    weights=weights, head_prefixes=("classifier.",))
-    return FERNet(holder.features, 512, num_classes, stem_name="features.0", drop_rate=drop_rate,
-                  min_image_size=32)
+    _load_and_adapt(
+        holder,
+        "vgg16_bn",
+        holder.features,
+        "0",
+        in_chans=in_chans,
+        pretrained=pretrained,
+        weights=weights,
+        head_prefixes=("classifier.",),
+    )
+    return FERNet(holder.features, 512, num_classes, stem_name="features.0", drop_rate=drop_rate, min_image_size=32)
 
 
 @register_model(image_size=112, min_image_size=75, pretrained_backbone="inception_v3")
@@ -101,8 +139,22 @@ def inception_v3(num_classes=7, in_chans=3, pretrained=False, weights=None, drop
     import torchvision.models as tvm
 
     net = tvm.inception_v3(weights=None, aux_logits=False, init_weights=True, transform_input=False)
-    _load_and_adapt(net, "inception_v3", net.Conv2d_1a_3x3, "conv", in_chans=in_chans, pretrained=pretrained,
-                    weights=weights, head_prefixes=("fc.", "AuxLogits."))
+    _load_and_adapt(
+        net,
+        "inception_v3",
+        net.Conv2d_1a_3x3,
+        "conv",
+        in_chans=in_chans,
+        pretrained=pretrained,
+        weights=weights,
+        head_prefixes=("fc.", "AuxLogits."),
+    )
     body = [(n, m) for n, m in net.named_children() if n not in ("avgpool", "dropout", "fc", "AuxLogits")]
-    return FERNet(nn.Sequential(OrderedDict(body)), net.fc.in_features, num_classes,
-                  stem_name="features.Conv2d_1a_3x3.conv", drop_rate=drop_rate, min_image_size=75)
+    return FERNet(
+        nn.Sequential(OrderedDict(body)),
+        net.fc.in_features,
+        num_classes,
+        stem_name="features.Conv2d_1a_3x3.conv",
+        drop_rate=drop_rate,
+        min_image_size=75,
+    )

@@ -16,9 +16,13 @@ ALLOWED_TYPES: dict[str, str] = {"image/jpeg": "JPEG", "image/png": "PNG", "imag
 # Pillow formats accepted after decoding: MPO is the multi-picture JPEG many phones write (its first frame is used).
 ALLOWED_FORMATS = ("JPEG", "MPO", "PNG", "WEBP")
 # ImageError reason -> (HTTP status, error code).
-_STATUS = {"not_an_image": (400, "not_an_image"), "unsupported_format": (415, "unsupported_media_type"),
-           "too_many_pixels": (413, "too_many_pixels"), "too_small": (422, "image_too_small"),
-           "corrupt_image": (400, "corrupt_image")}
+_STATUS = {
+    "not_an_image": (400, "not_an_image"),
+    "unsupported_format": (415, "unsupported_media_type"),
+    "too_many_pixels": (413, "too_many_pixels"),
+    "too_small": (422, "image_too_small"),
+    "corrupt_image": (400, "corrupt_image"),
+}
 # Browsers and curl sometimes send these for a JPEG/PNG; the decoded format is checked anyway.
 _TYPE_ALIASES = {"image/jpg": "image/jpeg", "image/pjpeg": "image/jpeg", "image/x-png": "image/png"}
 
@@ -28,18 +32,24 @@ def check_content_type(content_type: str | None) -> str:
     ctype = (content_type or "").split(";")[0].strip().lower()
     ctype = _TYPE_ALIASES.get(ctype, ctype)
     if ctype not in ALLOWED_TYPES:
-        raise ServingError(415, "unsupported_media_type",
-                           f"Upload content type {content_type!r} is not supported; send one of "
-                           f"{', '.join(ALLOWED_TYPES)} as the multipart 'file' field.")
+        raise ServingError(
+            415,
+            "unsupported_media_type",
+            f"Upload content type {content_type!r} is not supported; send one of "
+            f"{', '.join(ALLOWED_TYPES)} as the multipart 'file' field.",
+        )
     return ctype
 
 
 def check_size(num_bytes: int, max_bytes: int) -> None:
     """413 when an upload is larger than ``max_bytes``."""
     if num_bytes > max_bytes:
-        raise ServingError(413, "upload_too_large",
-                           f"Upload is {num_bytes} bytes; the limit is {max_bytes} bytes "
-                           f"({max_bytes / 2**20:.1f} MiB). Send a smaller or more compressed image.")
+        raise ServingError(
+            413,
+            "upload_too_large",
+            f"Upload is {num_bytes} bytes; the limit is {max_bytes} bytes "
+            f"({max_bytes / 2**20:.1f} MiB). Send a smaller or more compressed image.",
+        )
     if num_bytes == 0:
         raise ServingError(400, "empty_upload", "The uploaded file is empty; send a JPEG, PNG or WebP image.")
 

@@ -50,16 +50,24 @@ class RequestGuardMiddleware:
         host = _header(scope, b"host") or ""
         parts = _split(f"//{host}")
         if self.allowed_hosts is not None and (parts is None or parts.hostname not in self._names):
-            return await _reply(send, 400, "bad_host",
-                                f"Host {host!r} is not served here; this server only answers to "
-                                f"{', '.join(self.allowed_hosts)} (any port). To serve other names, bind "
-                                "--host 0.0.0.0 deliberately.")
+            return await _reply(
+                send,
+                400,
+                "bad_host",
+                f"Host {host!r} is not served here; this server only answers to "
+                f"{', '.join(self.allowed_hosts)} (any port). To serve other names, bind "
+                "--host 0.0.0.0 deliberately.",
+            )
         origin = _header(scope, b"origin")
         parts = _split(origin) if origin is not None else None
         if scope["method"] == "POST" and origin is not None and (parts is None or parts.netloc.lower() != host.lower()):
-            return await _reply(send, 403, "cross_origin",
-                                f"Origin {origin!r} is not this server ({host!r}); post from the server's own page "
-                                "or from a client that sends no Origin header (curl, scripts).")
+            return await _reply(
+                send,
+                403,
+                "cross_origin",
+                f"Origin {origin!r} is not this server ({host!r}); post from the server's own page "
+                "or from a client that sends no Origin header (curl, scripts).",
+            )
         return await self.app(scope, receive, send)
 
 
@@ -75,9 +83,13 @@ class AdmissionMiddleware:
         if scope["type"] != "http" or scope["method"] != "POST":
             return await self.app(scope, receive, send)
         if self.in_flight >= self.max_pending:
-            return await _reply(send, 503, "overloaded",
-                                f"{self.in_flight} uploads are already being processed (limit {self.max_pending}); "
-                                "retry in a second.", [(b"retry-after", b"1")])
+            return await _reply(
+                send,
+                503,
+                "overloaded",
+                f"{self.in_flight} uploads are already being processed (limit {self.max_pending}); retry in a second.",
+                [(b"retry-after", b"1")],
+            )
         self.in_flight += 1
         try:
             return await self.app(scope, receive, send)
@@ -101,9 +113,13 @@ class BodyLimitMiddleware:
         if length is not None and not length.isdigit():
             return await _reply(send, 400, "bad_content_length", f"Content-Length {length!r} is not a number.")
         if length is not None and int(length) > self.max_body:
-            return await _reply(send, 413, "upload_too_large",
-                                f"The request body is {int(length)} bytes, over the limit of {self.max_body} bytes "
-                                f"({self.max_body / 2**20:.1f} MiB); send a smaller image.")
+            return await _reply(
+                send,
+                413,
+                "upload_too_large",
+                f"The request body is {int(length)} bytes, over the limit of {self.max_body} bytes "
+                f"({self.max_body / 2**20:.1f} MiB); send a smaller image.",
+            )
         received, body_done = 0, False
 
         async def limited_receive():
@@ -112,7 +128,7 @@ class BodyLimitMiddleware:
                 return await receive()
             try:
                 message = await asyncio.wait_for(receive(), self.read_timeout)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 raise HTTPException(408, f"No request body data arrived for {self.read_timeout:g} s.") from None
             received += len(message.get("body", b""))
             body_done = message["type"] != "http.request" or not message.get("more_body", False)
@@ -125,7 +141,16 @@ class BodyLimitMiddleware:
 
 async def _reply(send, status: int, code: str, message: str, headers: list | None = None) -> None:
     body = json.dumps({"error": {"status": status, "code": code, "message": message}}).encode()
-    await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
-                            (b"connection", b"close"), *(headers or [])]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                (b"connection", b"close"),
+                *(headers or []),
+            ],
+        }
+    )
     await send({"type": "http.response.body", "body": body})

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Callable
+from typing import Any
 
 from ferkit.serving.errors import ServingError
 
@@ -23,8 +24,9 @@ class InferencePool:
 
     def __init__(self, workers: int = 1, max_pending: int = 32):
         if workers < 1 or max_pending < workers:
-            raise ValueError(f"workers={workers}, max_pending={max_pending}: need workers >= 1 and "
-                             "max_pending >= workers.")
+            raise ValueError(
+                f"workers={workers}, max_pending={max_pending}: need workers >= 1 and max_pending >= workers."
+            )
         self.workers = workers
         self.max_pending = max_pending
         self.pending = 0
@@ -33,9 +35,11 @@ class InferencePool:
     async def run(self, fn: Callable[..., Any], *args: Any) -> tuple[Any, float]:
         """Run ``fn(*args)`` on a worker; returns ``(result, seconds waited in the queue)``."""
         if self.pending >= self.max_pending:
-            raise ServingError(503, "overloaded",
-                               f"{self.pending} requests are already queued (limit {self.max_pending}); "
-                               "retry in a second.")
+            raise ServingError(
+                503,
+                "overloaded",
+                f"{self.pending} requests are already queued (limit {self.max_pending}); retry in a second.",
+            )
         self.pending += 1
         queued_at = time.perf_counter()
         started: list[float] = []

@@ -5,8 +5,6 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-import numpy as np
-
 from ferkit.config import DataConfig
 from ferkit.data import FERDataset, load_dataset, split_dataset
 from ferkit.data.cache import CachedArrays, concat_arrays, decode_arrays
@@ -14,8 +12,15 @@ from ferkit.data.loaders import build_eval_loader
 from ferkit.data.split import first_per_class
 
 # Re-exported for callers that import them from here (they are pure data helpers that live in ferkit.data).
-__all__ = ["SplitArrays", "build_eval_loader", "concat_arrays", "decode_arrays", "decode_splits", "load_extra_train",
-           "load_splits"]
+__all__ = [
+    "SplitArrays",
+    "build_eval_loader",
+    "concat_arrays",
+    "decode_arrays",
+    "decode_splits",
+    "load_extra_train",
+    "load_splits",
+]
 
 log = logging.getLogger(__name__)
 
@@ -38,9 +43,11 @@ def load_splits(cfg: DataConfig, seed: int = 0) -> dict[str, FERDataset | None]:
     Val comes from ``val_split``, else from ``val_from`` (a stratified split of another split, whose parts named
     ``val``/``test``/``train`` replace those splits), else from ``val_fraction`` of train, else there is none.
     """
+
     def read(split: str) -> FERDataset:
-        return load_dataset(cfg.path, split, cfg.format, include_contempt=cfg.include_contempt,
-                            label_mode=cfg.label_mode)
+        return load_dataset(
+            cfg.path, split, cfg.format, include_contempt=cfg.include_contempt, label_mode=cfg.label_mode
+        )
 
     out: dict[str, FERDataset | None] = {"train": read(cfg.train_split), "val": None, "test": None}
     if cfg.val_split:
@@ -70,8 +77,9 @@ def load_extra_train(cfg: DataConfig) -> list[FERDataset]:
     """The ``data.extra_train`` sources, each read with its own split/format/label_mode (and ``max_per_class``)."""
     out = []
     for src in cfg.extra_train:
-        ds = load_dataset(src.path, src.split, src.format, include_contempt=cfg.include_contempt,
-                          label_mode=src.label_mode)
+        ds = load_dataset(
+            src.path, src.split, src.format, include_contempt=cfg.include_contempt, label_mode=src.label_mode
+        )
         if cfg.max_per_class:
             ds = first_per_class(ds, cfg.max_per_class)
         log.info("extra train %s/%s: %d images %s", ds.name, src.split, len(ds), ds.class_counts())
@@ -79,15 +87,16 @@ def load_extra_train(cfg: DataConfig) -> list[FERDataset]:
     return out
 
 
-def decode_splits(cfg: DataConfig, splits: dict, image_size: int, channels: int,
-                  extra: list[FERDataset] | None = None) -> SplitArrays:
+def decode_splits(
+    cfg: DataConfig, splits: dict, image_size: int, channels: int, extra: list[FERDataset] | None = None
+) -> SplitArrays:
     """Decode every split once at ``image_size``/``channels`` (cached on disk when ``cfg.cache``); ``extra``
     sources are decoded alike and appended to train (``concat_arrays``)."""
+
     def arrays(ds):
         return None if ds is None else decode_arrays(ds, image_size, channels, cfg.cache, cfg.cache_dir, cfg.crop)
 
     train = arrays(splits["train"])
     if extra:
         train = concat_arrays([train] + [arrays(ds) for ds in extra])
-    return SplitArrays(train, arrays(splits["val"]), arrays(splits["test"]), tuple(train.classes), image_size,
-                       channels)
+    return SplitArrays(train, arrays(splits["val"]), arrays(splits["test"]), tuple(train.classes), image_size, channels)

@@ -35,10 +35,21 @@ def _to_device(images, targets, device, channels_last):
     return images, targets.to(device, non_blocking=True)
 
 
-def train_one_epoch(model: nn.Module, loader, criterion: nn.Module, optimizer: torch.optim.Optimizer, *,
-                    scheduler=None, device: torch.device | str = "cpu", scaler=None, epoch: int = 0,
-                    amp_dtype: torch.dtype | None = None, channels_last: bool = False,
-                    grad_clip: float | None = None, progress: bool = True) -> dict:
+def train_one_epoch(
+    model: nn.Module,
+    loader,
+    criterion: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    *,
+    scheduler=None,
+    device: torch.device | str = "cpu",
+    scaler=None,
+    epoch: int = 0,
+    amp_dtype: torch.dtype | None = None,
+    channels_last: bool = False,
+    grad_clip: float | None = None,
+    progress: bool = True,
+) -> dict:
     """Train ``model`` for one pass over ``loader``; steps a per-batch ``scheduler`` (not ReduceLROnPlateau).
     Everything after the optimizer is keyword-only.
 
@@ -57,8 +68,9 @@ def train_one_epoch(model: nn.Module, loader, criterion: nn.Module, optimizer: t
             logits = model(images)  # B,num_classes
             loss = criterion(logits.float(), targets)
         if not math.isfinite(loss.item()):
-            raise RuntimeError(f"Training loss is {loss.item()} at epoch {epoch}; lower the learning rate or "
-                               "turn AMP off (amp=off).")
+            raise RuntimeError(
+                f"Training loss is {loss.item()} at epoch {epoch}; lower the learning rate or turn AMP off (amp=off)."
+            )
         optimizer.zero_grad(set_to_none=True)
         if scaler is not None:
             scaler.scale(loss).backward()
@@ -82,16 +94,29 @@ def train_one_epoch(model: nn.Module, loader, criterion: nn.Module, optimizer: t
         bar.set_postfix(loss=f"{loss_sum / seen:.4f}", lr=f"{optimizer.param_groups[0]['lr']:.2e}")
     bar.close()
     if seen == 0:  # drop_last with fewer images than one batch: nothing would train, silently
-        raise ValueError(f"The training loader gave no batch at epoch {epoch} (fewer training images than "
-                         f"batch_size={getattr(loader, 'batch_size', '?')} per process); lower data.batch_size.")
-    return {"loss": loss_sum / max(seen, 1), "acc": correct / max(seen, 1), "images": seen,
-            "seconds": time.perf_counter() - start}
+        raise ValueError(
+            f"The training loader gave no batch at epoch {epoch} (fewer training images than "
+            f"batch_size={getattr(loader, 'batch_size', '?')} per process); lower data.batch_size."
+        )
+    return {
+        "loss": loss_sum / max(seen, 1),
+        "acc": correct / max(seen, 1),
+        "images": seen,
+        "seconds": time.perf_counter() - start,
+    }
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, loader, device: torch.device | str = "cpu", criterion: nn.Module | None = None, *,
-             amp_dtype: torch.dtype | None = None, channels_last: bool = False,
-             progress: bool = False) -> tuple[float | None, torch.Tensor, torch.Tensor]:
+def evaluate(
+    model: nn.Module,
+    loader,
+    device: torch.device | str = "cpu",
+    criterion: nn.Module | None = None,
+    *,
+    amp_dtype: torch.dtype | None = None,
+    channels_last: bool = False,
+    progress: bool = False,
+) -> tuple[float | None, torch.Tensor, torch.Tensor]:
     """Eval-mode pass over ``loader`` -> ``(mean loss or None, logits N x C float32 CPU, labels N int64 CPU)``.
 
     Soft targets count in the loss as given; ``labels`` are their argmax.

@@ -17,7 +17,9 @@ __all__ = ["calibration_extra", "finalize_run", "model_extra"]  # calibration_ex
 log = logging.getLogger(__name__)
 
 
-def finalize_run(cfg, prep, run_dir: Path, val_loader, device: torch.device, criterion, history: list[dict]) -> dict | None:
+def finalize_run(
+    cfg, prep, run_dir: Path, val_loader, device: torch.device, criterion, history: list[dict]
+) -> dict | None:
     """Write ``curves.png``; fit the temperature on val and store it in ``best/model.json``; evaluate the best
     checkpoint on test into ``test_report/`` (ECE before/after temperature in ``extra``). Returns the report dict."""
     from ferkit.evaluation import compute_report, fit_temperature, plot_curves
@@ -38,19 +40,30 @@ def finalize_run(cfg, prep, run_dir: Path, val_loader, device: torch.device, cri
         log.info("calibration temperature (fitted on val): %.3f", temperature)
     report = None
     if arrays.test is not None:
-        loader = build_eval_loader(arrays.test, prep.eval_tf, cfg.data.eval_batch_size or 2 * cfg.data.batch_size,
-                                   cfg.data.workers)
+        loader = build_eval_loader(
+            arrays.test, prep.eval_tf, cfg.data.eval_batch_size or 2 * cfg.data.batch_size, cfg.data.workers
+        )
         loss, logits, labels = evaluate(model, loader, device, criterion)
         y = labels.numpy()
         probs, calibration = calibration_extra(logits.numpy(), y, temperature)
-        extra = {"run": str(run_dir), "checkpoint": str(best), "best_epoch": meta.get("metrics", {}).get("epoch"),
-                 **calibration, **model_extra(model, arrays.image_size, arrays.channels)}
+        extra = {
+            "run": str(run_dir),
+            "checkpoint": str(best),
+            "best_epoch": meta.get("metrics", {}).get("epoch"),
+            **calibration,
+            **model_extra(model, arrays.image_size, arrays.channels),
+        }
         name = f"{meta['arch']} on {prep.dataset_name} {cfg.data.test_split or 'test'}"
         rep = compute_report(y, probs.argmax(1), arrays.classes, probs=probs, loss=loss, name=name, extra=extra)
         rep.save(run_dir / "test_report")
         report = rep.to_dict()
-        meta["test_metrics"] = {"accuracy": rep.accuracy, "macro_f1": rep.macro["f1"], "n": rep.n,
-                                "ece": extra["ece_before_temperature"], "ece_calibrated": extra.get("ece_after_temperature")}
+        meta["test_metrics"] = {
+            "accuracy": rep.accuracy,
+            "macro_f1": rep.macro["f1"],
+            "n": rep.n,
+            "ece": extra["ece_before_temperature"],
+            "ece_calibrated": extra.get("ece_after_temperature"),
+        }
         log.info("test: accuracy %.4f, macro F1 %.4f (n=%d)", rep.accuracy, rep.macro["f1"], rep.n)
     save_checkpoint(model, best, meta)
     return report

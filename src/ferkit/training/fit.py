@@ -12,21 +12,28 @@ import csv
 import json
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import torch
 from torch.utils.data import DataLoader
 
 from ferkit.config import TrainConfig, save_config
 from ferkit.data.cache import CachedArrays
-from ferkit.training import distributed as dist_utils
 from ferkit.data.loaders import build_eval_loader
+from ferkit.training import distributed as dist_utils
 from ferkit.training.engine import evaluate, train_one_epoch
 from ferkit.training.optim import build_criterion, build_optimizer, build_scheduler
-from ferkit.training.setup import (Prepared, configure_torch, prepare, resolve_amp, resolve_device, resolve_run_dir,
-                                   seed_everything)
+from ferkit.training.setup import (
+    Prepared,
+    configure_torch,
+    prepare,
+    resolve_amp,
+    resolve_device,
+    resolve_run_dir,
+    seed_everything,
+)
 from ferkit.training.state import RunProgress, find_last, get_rng_state, load_last, save_last, set_rng_state
 
 log = logging.getLogger(__name__)
@@ -58,8 +65,11 @@ def _val_metrics(model, loader, device, criterion, amp_dtype, channels_last) -> 
 
     loss, logits, labels = evaluate(model, loader, device, criterion, amp_dtype=amp_dtype, channels_last=channels_last)
     pred = logits.argmax(1).numpy()
-    return {"val_loss": loss, "val_acc": float((pred == labels.numpy()).mean()),
-            "val_macro_f1": float(f1_score(labels.numpy(), pred, average="macro", zero_division=0))}
+    return {
+        "val_loss": loss,
+        "val_acc": float((pred == labels.numpy()).mean()),
+        "val_macro_f1": float(f1_score(labels.numpy(), pred, average="macro", zero_division=0)),
+    }
 
 
 def _write_metrics(run_dir: Path, history: list[dict]) -> None:
@@ -73,9 +83,17 @@ def _write_metrics(run_dir: Path, history: list[dict]) -> None:
 
 def _checkpoint_meta(cfg: TrainConfig, prep, metrics: dict | None = None) -> dict:
     a = prep.arrays
-    return {"labels": list(a.classes), "image_size": a.image_size, "in_chans": a.channels, "mean": list(prep.mean),
-            "std": list(prep.std), "recipe": cfg.to_dict(), "dataset": prep.dataset_name,
-            "metrics": metrics or {}, "crop": _crop_meta(cfg, a)}
+    return {
+        "labels": list(a.classes),
+        "image_size": a.image_size,
+        "in_chans": a.channels,
+        "mean": list(prep.mean),
+        "std": list(prep.std),
+        "recipe": cfg.to_dict(),
+        "dataset": prep.dataset_name,
+        "metrics": metrics or {},
+        "crop": _crop_meta(cfg, a),
+    }
 
 
 def _crop_meta(cfg: TrainConfig, arrays) -> dict | None:
@@ -87,13 +105,18 @@ def _crop_meta(cfg: TrainConfig, arrays) -> dict | None:
     return CropSpec(arrays.image_size, arrays.channels).to_dict()
 
 
-def fit(config: TrainConfig, resume: str | Path | None = None,
-        callbacks: list[Callable[[dict], None]] | None = None, progress: bool = True) -> RunResult:
+def fit(
+    config: TrainConfig,
+    resume: str | Path | None = None,
+    callbacks: list[Callable[[dict], None]] | None = None,
+    progress: bool = True,
+) -> RunResult:
     """Train as ``config`` says; ``resume`` (a run folder or ``"auto"``) continues a stopped run from its last
     completed epoch. ``callbacks`` get each epoch's metrics row (after the state is saved)."""
     start = time.perf_counter()
-    device_type = "cuda" if (config.device == "cuda" or (config.device == "auto" and torch.cuda.is_available())) \
-        else "cpu"
+    device_type = (
+        "cuda" if (config.device == "cuda" or (config.device == "auto" and torch.cuda.is_available())) else "cpu"
+    )
     info = dist_utils.init_distributed(device_type)
     try:
         return _fit(config, resume, callbacks or [], progress and info.is_main, info, start)
@@ -162,21 +185,38 @@ def _fit(cfg, resume, callbacks, progress, info, start) -> RunResult:
             _run_stage(run, prog, s, resumed if resumed and resumed["progress"]["stage"] == s else None, callbacks)
         resumed = None
     metric = cfg.early_stop.metric
-    result = RunResult(run.run_dir, run.run_dir / "best", prog.best_score, prog.best_epoch, prog.history,
-                       stopped_early=prog.stopped_early)
+    result = RunResult(
+        run.run_dir,
+        run.run_dir / "best",
+        prog.best_score,
+        prog.best_epoch,
+        prog.history,
+        stopped_early=prog.stopped_early,
+    )
     if info.is_main and prog.history:
         from ferkit.training.finalize import finalize_run
 
-        result.test_report = finalize_run(cfg, run.prep, run.run_dir, run.val_loader, run.device, run.criterion,
-                                          prog.history)
+        result.test_report = finalize_run(
+            cfg, run.prep, run.run_dir, run.val_loader, run.device, run.criterion, prog.history
+        )
     if prog.best_score is not None:
         result.best_metric = -prog.best_score if metric == "val_loss" else prog.best_score
     result.seconds = time.perf_counter() - start
     if info.is_main:
-        (run.run_dir / "result.json").write_text(json.dumps(
-            {"best_metric": result.best_metric, "metric": metric, "best_epoch": result.best_epoch,
-             "epochs": len(prog.history), "stopped_early": result.stopped_early, "seconds": round(result.seconds, 1),
-             "test": _summary(result.test_report)}, indent=1))
+        (run.run_dir / "result.json").write_text(
+            json.dumps(
+                {
+                    "best_metric": result.best_metric,
+                    "metric": metric,
+                    "best_epoch": result.best_epoch,
+                    "epochs": len(prog.history),
+                    "stopped_early": result.stopped_early,
+                    "seconds": round(result.seconds, 1),
+                    "test": _summary(result.test_report),
+                },
+                indent=1,
+            )
+        )
     return result
 
 
@@ -200,8 +240,15 @@ def _run_stage(run: _Run, prog: RunProgress, s: int, resumed: dict | None, callb
                 obj.load_state_dict(resumed[key])
     else:
         prog.bad_epochs = 0
-    log.info("stage %d/%d %r: %d epochs, lr %g, training %s", s + 1, len(cfg.stages), stage.name, stage.epochs,
-             stage.lr, stage.train)
+    log.info(
+        "stage %d/%d %r: %d epochs, lr %g, training %s",
+        s + 1,
+        len(cfg.stages),
+        stage.name,
+        stage.epochs,
+        stage.lr,
+        stage.train,
+    )
     while not prog.stage_done and prog.stage_epoch < stage.epochs:
         row = _train_epoch(run, prog, stage, net, optimizer, scheduler, scaler)
         _end_epoch(run, prog, s, row, optimizer, scheduler, scaler)
@@ -215,20 +262,44 @@ def _train_epoch(run: _Run, prog: RunProgress, stage, net, optimizer, scheduler,
 
     cfg, info = run.cfg, run.info
     seed_everything(cfg.seed + prog.epoch)
-    loader = build_loader(ArrayDataset(run.train_arrays, run.prep.train_tf), cfg.data.batch_size, train=True,
-                          num_workers=cfg.data.workers, balanced=cfg.data.balanced, distributed=info.enabled,
-                          seed=cfg.seed + prog.epoch)
+    loader = build_loader(
+        ArrayDataset(run.train_arrays, run.prep.train_tf),
+        cfg.data.batch_size,
+        train=True,
+        num_workers=cfg.data.workers,
+        balanced=cfg.data.balanced,
+        distributed=info.enabled,
+        seed=cfg.seed + prog.epoch,
+    )
     if info.enabled:
         loader.sampler.set_epoch(prog.epoch)
-    stats = train_one_epoch(net, loader, run.criterion, optimizer, scheduler=scheduler, device=run.device,
-                            scaler=scaler, epoch=prog.epoch + 1, amp_dtype=run.amp_dtype,
-                            channels_last=cfg.channels_last, grad_clip=cfg.grad_clip, progress=run.progress)
+    stats = train_one_epoch(
+        net,
+        loader,
+        run.criterion,
+        optimizer,
+        scheduler=scheduler,
+        device=run.device,
+        scaler=scaler,
+        epoch=prog.epoch + 1,
+        amp_dtype=run.amp_dtype,
+        channels_last=cfg.channels_last,
+        grad_clip=cfg.grad_clip,
+        progress=run.progress,
+    )
     loss_sum, correct, seen = dist_utils.all_reduce_sum(
-        [stats["loss"] * stats["images"], stats["acc"] * stats["images"], stats["images"]], info, run.device)
-    row = {"epoch": prog.epoch + 1, "stage": stage.name, "stage_epoch": prog.stage_epoch + 1,
-           "lr": optimizer.param_groups[0]["lr"], "train_loss": loss_sum / max(seen, 1),
-           "train_acc": correct / max(seen, 1), "seconds": round(stats["seconds"], 3),
-           "images_per_s": round(seen / max(stats["seconds"], 1e-9), 1)}
+        [stats["loss"] * stats["images"], stats["acc"] * stats["images"], stats["images"]], info, run.device
+    )
+    row = {
+        "epoch": prog.epoch + 1,
+        "stage": stage.name,
+        "stage_epoch": prog.stage_epoch + 1,
+        "lr": optimizer.param_groups[0]["lr"],
+        "train_loss": loss_sum / max(seen, 1),
+        "train_acc": correct / max(seen, 1),
+        "seconds": round(stats["seconds"], 3),
+        "images_per_s": round(seen / max(stats["seconds"], 1e-9), 1),
+    }
     val = None
     if run.val_loader is not None and info.is_main:
         val = _val_metrics(run.model, run.val_loader, run.device, run.criterion, run.amp_dtype, cfg.channels_last)
@@ -254,17 +325,27 @@ def _end_epoch(run: _Run, prog: RunProgress, s: int, row: dict, optimizer, sched
     prog.epoch += 1
     prog.stage_epoch += 1
     prog.history.append(row)
-    log.info("epoch %d (%s %d/%d): %s", row["epoch"], stage.name, row["stage_epoch"], stage.epochs,
-             ", ".join(f"{k} {v:.4f}" for k, v in row.items() if k.endswith(("loss", "acc", "f1"))))
+    log.info(
+        "epoch %d (%s %d/%d): %s",
+        row["epoch"],
+        stage.name,
+        row["stage_epoch"],
+        stage.epochs,
+        ", ".join(f"{k} {v:.4f}" for k, v in row.items() if k.endswith(("loss", "acc", "f1"))),
+    )
     patience = cfg.early_stop.patience
     if has_val and patience and stage.early_stop and prog.bad_epochs >= patience:
         prog.stopped_early = prog.stage_done = True
         log.info("early stop: %s has not improved for %d epochs", cfg.early_stop.metric, prog.bad_epochs)
     if info.is_main:
         _write_metrics(run.run_dir, prog.history)
-        state = {"progress": vars(prog).copy(), "rng": get_rng_state(), "optimizer": optimizer.state_dict(),
-                 "scheduler": scheduler.state_dict() if scheduler is not None else None,
-                 "scaler": scaler.state_dict() if scaler is not None else None}
+        state = {
+            "progress": vars(prog).copy(),
+            "rng": get_rng_state(),
+            "optimizer": optimizer.state_dict(),
+            "scheduler": scheduler.state_dict() if scheduler is not None else None,
+            "scaler": scaler.state_dict() if scaler is not None else None,
+        }
         save_last(run.run_dir, run.model, _checkpoint_meta(cfg, run.prep, row), state)
     dist_utils.barrier(info)
 

@@ -14,8 +14,9 @@ from ferkit.config import LossConfig, StageConfig
 log = logging.getLogger(__name__)
 
 
-def build_criterion(loss: LossConfig, train_labels: np.ndarray, num_classes: int,
-                    device: torch.device | str = "cpu") -> nn.Module:
+def build_criterion(
+    loss: LossConfig, train_labels: np.ndarray, num_classes: int, device: torch.device | str = "cpu"
+) -> nn.Module:
     """Cross-entropy with optional class weights and label smoothing.
 
     Works for hard (int) and soft (probability N x C) targets alike: torch's CrossEntropyLoss takes both.
@@ -26,8 +27,10 @@ def build_criterion(loss: LossConfig, train_labels: np.ndarray, num_classes: int
     cw = loss.class_weights
     if isinstance(cw, list):
         if len(cw) != num_classes:
-            raise ValueError(f"loss.class_weights has {len(cw)} values for {num_classes} classes; give one per class "
-                             "or use 'balanced'.")
+            raise ValueError(
+                f"loss.class_weights has {len(cw)} values for {num_classes} classes; give one per class "
+                "or use 'balanced'."
+            )
         weight = torch.tensor(cw, dtype=torch.float32)
     elif cw == "balanced":
         labels = train_labels[train_labels >= 0]
@@ -49,8 +52,10 @@ def stage_parameters(model: nn.Module, groups: list[str]) -> list[nn.Parameter]:
     parts = split_parameters(model)
     params = [p for g in groups for p in parts[g]]
     if not params:
-        raise ValueError(f"The stage trains {groups} but model {type(model).__name__} has no parameters there "
-                         f"(group sizes: { {k: len(v) for k, v in parts.items()} }); add another group.")
+        raise ValueError(
+            f"The stage trains {groups} but model {type(model).__name__} has no parameters there "
+            f"(group sizes: { {k: len(v) for k, v in parts.items()} }); add another group."
+        )
     return params
 
 
@@ -71,8 +76,9 @@ def build_optimizer(model: nn.Module, stage: StageConfig) -> torch.optim.Optimiz
     if stage.optimizer == "adamw":
         return torch.optim.AdamW(params, lr=stage.lr, weight_decay=stage.weight_decay)
     if stage.optimizer == "sgd":
-        return torch.optim.SGD(params, lr=stage.lr, momentum=stage.momentum, weight_decay=stage.weight_decay,
-                               nesterov=stage.momentum > 0)
+        return torch.optim.SGD(
+            params, lr=stage.lr, momentum=stage.momentum, weight_decay=stage.weight_decay, nesterov=stage.momentum > 0
+        )
     raise ValueError(f"Unknown optimizer {stage.optimizer!r}; choose adam, adamw or sgd.")
 
 
@@ -84,8 +90,9 @@ def build_scheduler(optimizer: torch.optim.Optimizer, stage: StageConfig, steps_
     if sched == "onecycle":
         return torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=stage.lr, total_steps=total)
     if sched == "plateau":
-        return torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode="max", factor=stage.gamma,
-                                                          patience=stage.plateau_patience)
+        return torch.optim.lr_scheduler.ReduceLROnPlateau(
+            optimizer, mode="max", factor=stage.gamma, patience=stage.plateau_patience
+        )
     if sched == "none" and warmup == 0:
         return None
     floor = stage.min_lr / stage.lr if stage.lr > 0 else 0.0

@@ -67,8 +67,10 @@ def _newest_run(out_dir: Path, name: str | None) -> Path:
 
     runs = [p for p in out_dir.glob(f"{name}*" if name else "*") if p.is_dir() and find_last(p) is not None]
     if not runs:
-        raise FileNotFoundError(f"--resume auto found no run with a last/ state under {out_dir}; "
-                                "pass the run folder, or start without --resume.")
+        raise FileNotFoundError(
+            f"--resume auto found no run with a last/ state under {out_dir}; "
+            "pass the run folder, or start without --resume."
+        )
     return max(runs, key=lambda p: (p / "last").stat().st_mtime if (p / "last").exists() else 0)
 
 
@@ -85,8 +87,10 @@ def resolve_run_dir(cfg: TrainConfig, resume: str | Path | None, info: DistInfo)
         name = cfg.name or f"{cfg.model.name}_{Path(cfg.data.path).name}_{time.strftime('%Y%m%d-%H%M%S')}"
         run = out_dir / name
         if (run / "last").exists() and info.is_main:
-            raise ValueError(f"Run folder {run} already holds a run; resume it with --resume {run} or pick another "
-                             "name (name=... or --out).")
+            raise ValueError(
+                f"Run folder {run} already holds a run; resume it with --resume {run} or pick another "
+                "name (name=... or --out)."
+            )
     return Path(broadcast(str(run), info))
 
 
@@ -110,8 +114,10 @@ def _init_from_checkpoint(model, path: str, arch: str) -> None:
 
     trained, meta = load_model(path)
     if meta.get("arch") != arch:
-        raise ValueError(f"model.init_from={path!r} holds a {meta.get('arch')!r} model, but model.name is {arch!r}; "
-                         "set model.name to the checkpoint's architecture.")
+        raise ValueError(
+            f"model.init_from={path!r} holds a {meta.get('arch')!r} model, but model.name is {arch!r}; "
+            "set model.name to the checkpoint's architecture."
+        )
     model.load_state_dict(trained.state_dict())
     log.info("initialised %s from %s", arch, path)
 
@@ -126,11 +132,19 @@ def prepare(cfg: TrainConfig, info: DistInfo) -> Prepared:
     image_size = cfg.data.image_size or model_cfg["image_size"]
     channels = cfg.data.channels or model_cfg["in_chans"]
     if image_size < model_cfg.get("min_image_size", 1):
-        raise ValueError(f"data.image_size={image_size} is below {cfg.model.name}'s minimum "
-                         f"{model_cfg['min_image_size']}; raise it or pick another model.")
+        raise ValueError(
+            f"data.image_size={image_size} is below {cfg.model.name}'s minimum "
+            f"{model_cfg['min_image_size']}; raise it or pick another model."
+        )
     classes = get_classes(cfg.data.include_contempt)
-    model = create_model(cfg.model.name, num_classes=len(classes), in_chans=channels,
-                         pretrained=cfg.model.pretrained, weights=cfg.model.weights, **cfg.model.kwargs)
+    model = create_model(
+        cfg.model.name,
+        num_classes=len(classes),
+        in_chans=channels,
+        pretrained=cfg.model.pretrained,
+        weights=cfg.model.weights,
+        **cfg.model.kwargs,
+    )
     if cfg.model.init_from:
         _init_from_checkpoint(model, cfg.model.init_from, cfg.model.name)
     if not info.is_main:
@@ -140,8 +154,9 @@ def prepare(cfg: TrainConfig, info: DistInfo) -> Prepared:
     if info.is_main:
         barrier(info)
     if tuple(arrays.classes) != tuple(classes):
-        raise ValueError(f"The data's classes {arrays.classes} differ from the model's {classes}; "
-                         "check data.include_contempt.")
+        raise ValueError(
+            f"The data's classes {arrays.classes} differ from the model's {classes}; check data.include_contempt."
+        )
     mean, std = tuple(model.default_cfg["mean"]), tuple(model.default_cfg["std"])
     train_tf = build_transforms(image_size, channels, mean, std, train=True, preset=cfg.data.augment)
     eval_tf = build_transforms(image_size, channels, mean, std, train=False)

@@ -100,10 +100,14 @@ def load_last(folder: Path, model: nn.Module) -> dict:
         weights = load_file(str(folder / "model.safetensors"))
         state = torch.load(folder / STATE_NAME, map_location="cpu", weights_only=True)
     except Exception as err:  # noqa: BLE001 - any read failure means the state cannot be trusted
-        raise RuntimeError(f"Cannot read the resume state in {folder} ({type(err).__name__}: {err}); "
-                           "start a new run instead of --resume.") from err
+        raise RuntimeError(
+            f"Cannot read the resume state in {folder} ({type(err).__name__}: {err}); "
+            "start a new run instead of --resume."
+        ) from err
     missing, unexpected = model.load_state_dict(weights, strict=False)
     if missing or unexpected:
-        raise RuntimeError(f"The resume state in {folder} does not fit model {type(model).__name__} (missing "
-                           f"{missing[:3]}, unexpected {unexpected[:3]}); resume with the same model config.")
+        raise RuntimeError(
+            f"The resume state in {folder} does not fit model {type(model).__name__} (missing "
+            f"{missing[:3]}, unexpected {unexpected[:3]}); resume with the same model config."
+        )
     return state
