@@ -84,6 +84,35 @@ def test_predict_video_writes_csv_with_timestamps_video_and_timeline(ckpt, tmp_p
     assert float(rows[-1]["timestamp"]) == pytest.approx(11 / 12, abs=1e-3)
     assert (out / "clip.mp4").stat().st_size > 1000 and (out / "clip_timeline.png").is_file()
     assert "face #1: 12 frames" in capsys.readouterr().out
+    assert_browser_playable(out / "clip.mp4", n_frames=12, size=(320, 240), fps=12.0)
+
+
+def assert_browser_playable(path, n_frames: int, size: tuple[int, int], fps: float) -> None:
+    """H.264 in yuv420p (what every browser decodes in an MP4; mp4v/MPEG-4 Part 2 is not), every frame, the rate."""
+    import av
+
+    with av.open(str(path)) as container:
+        (stream,) = container.streams.video
+        assert stream.codec_context.name == "h264" and stream.codec_context.pix_fmt == "yuv420p"
+        assert (stream.codec_context.width, stream.codec_context.height) == size
+        assert float(stream.average_rate) == pytest.approx(fps, rel=1e-3)
+        assert sum(1 for _ in container.decode(stream)) == n_frames
+    # OpenCV (how ferkit reads videos) decodes it too.
+    import cv2
+
+    cap = cv2.VideoCapture(str(path))
+    assert cap.read()[0] and int(cap.get(cv2.CAP_PROP_FOURCC)).to_bytes(4, "little") in (b"avc1", b"h264", b"H264")
+    cap.release()
+
+
+def test_annotated_video_with_odd_size_is_padded_to_even(tmp_path):
+    from ferkit.inference.outputs import H264Writer
+
+    writer = H264Writer(tmp_path / "odd.mp4", 29.97, (65, 47))
+    for i in range(5):
+        writer.write(np.full((47, 65, 3), 40 * i, np.uint8))
+    writer.release()
+    assert_browser_playable(tmp_path / "odd.mp4", n_frames=5, size=(66, 48), fps=29.97)
 
 
 def test_predict_errors_are_one_line(ckpt, tmp_path, capsys):

@@ -122,15 +122,46 @@ def format_table(frames: list[FrameResult], top_k: int = 1, max_rows: int = 40) 
     return "\n".join(line.rstrip() for line in out)
 
 
+class H264Writer:
+    """RGB frames -> an H.264 (yuv420p, faststart) MP4 via PyAV's bundled libx264: the codec every browser plays.
+    OpenCV's pip wheels only write MPEG-4 Part 2 (mp4v), which browsers do not play."""
+
+    def __init__(self, path: str | os.PathLike, fps: float, size: tuple[int, int]):
+        from fractions import Fraction
+
+        import av
+
+        self.container = av.open(str(path), "w", options={"movflags": "+faststart"})
+        self.stream = self.container.add_stream("libx264", rate=Fraction(fps).limit_denominator(1001))
+        w, h = size
+        self.stream.width, self.stream.height = w + w % 2, h + h % 2  # 4:2:0 needs even sides
+        self.stream.pix_fmt = "yuv420p"
+        self.stream.options = {"crf": "23", "preset": "veryfast"}
+
+    def write(self, rgb: np.ndarray) -> None:
+        import av
+
+        h, w = rgb.shape[:2]
+        if (w, h) != (self.stream.width, self.stream.height):
+            rgb = np.pad(rgb, ((0, self.stream.height - h), (0, self.stream.width - w), (0, 0)), mode="edge")
+        for packet in self.stream.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")):
+            self.container.mux(packet)
+
+    def release(self) -> None:
+        for packet in self.stream.encode():  # flush the encoder's delayed frames
+            self.container.mux(packet)
+        self.container.close()
+
+
 class AnnotatedWriter:
     """Save each result drawn on its frame under ``folder``: images keep their file name, a video or webcam
-    stream becomes ``<name>.mp4`` at the source frame rate."""
+    stream becomes ``<name>.mp4`` (H.264, plays in browsers) at the source frame rate."""
 
     def __init__(self, folder: str | os.PathLike, fps: float = 30.0):
         self.folder = Path(folder)
         self.folder.mkdir(parents=True, exist_ok=True)
         self.fps = fps
-        self._videos: dict[str, object] = {}
+        self._videos: dict[str, H264Writer] = {}
         self._names: set[str] = set()
         self.written: list[Path] = []
 
@@ -162,9 +193,9 @@ class AnnotatedWriter:
             out = self.folder / self._unique(f"{stem}.mp4")
             h, w = drawn.shape[:2]
             fps = self._source_fps(fr.source)
-            self._videos[fr.source] = cv2.VideoWriter(str(out), cv2.VideoWriter_fourcc(*"mp4v"), fps, (w, h))
+            self._videos[fr.source] = H264Writer(out, fps, (w, h))
             self.written.append(out)
-        self._videos[fr.source].write(cv2.cvtColor(drawn, cv2.COLOR_RGB2BGR))
+        self._videos[fr.source].write(drawn)
 
     def _source_fps(self, source: str) -> float:
         import cv2
