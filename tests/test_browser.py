@@ -55,10 +55,14 @@ def setup(tmp_path_factory):
 
     root = tmp_path_factory.mktemp("browser")
     photo = compose_photo(root / "two_faces.jpg", n_faces=2)
+    from ferkit.export import export_model
+
     models = [
         str(make_checkpoint(root / "plain_cnn", "fercnet_s", seed=0)),
         str(make_checkpoint(root / "cbam_net", "resnet18_cbam_small", seed=1)),
     ]
+    # An exported model serves predictions but no attention maps: the page hides the attention view for it.
+    models.append(str(export_model(models[0], "onnx", root / "exported" / "model.onnx", num_check=4).path))
     app = create_app(load_recognizers(models, detector="haar"), ServerConfig())
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     with LiveServer(app) as server:
@@ -127,6 +131,55 @@ def test_switch_model_and_attention_view(page, setup):
     page.select_option("#model", "plain_cnn")
     page.wait_for_selector("#error:not([hidden])")
     assert "CBAM" in page.inner_text("#error") or "cbam" in page.inner_text("#error")
+
+
+def test_photo_without_a_face_clears_old_results(page, setup):
+    page.set_input_files("#file", str(setup["photo"]))
+    page.wait_for_selector("#faces .face >> nth=1")
+    blank = setup["root"] / "blank.png"
+    Image.fromarray(np.full((240, 320, 3), 128, np.uint8)).save(blank)
+    page.set_input_files("#file", str(blank))
+    page.wait_for_selector("#faces .no-face")
+    assert page.locator("#faces .face").count() == 0 and "No face found" in page.inner_text("#faces")
+    assert "no face found" in page.inner_text("#status") and page.locator("#error").is_hidden()
+    assert page.eval_on_selector("#canvas", "c => [c.width, c.height]") == [320, 240]  # the new photo is shown
+
+
+def test_attention_view_hidden_for_a_model_that_cannot_explain(page, setup):
+    assert page.locator("#attention").is_visible()
+    page.select_option("#model", "exported")
+    assert page.locator("#attention").is_hidden() and page.locator("#method").is_hidden()
+    page.set_input_files("#file", str(setup["photo"]))
+    page.wait_for_function("document.querySelector('#status').textContent.includes('model exported')")
+    assert page.locator("#faces .attention-overlay").count() == 0 and page.locator("#error").is_hidden()
+    page.select_option("#model", "cbam_net")
+    assert page.locator("#attention").is_visible()
+
+
+def test_annotated_video_plays_in_chromium(browser, setup, tmp_path):
+    """`ferkit predict VIDEO --save` writes a video Chromium decodes and plays (H.264; mp4v would not play)."""
+    from ferkit.cli import main
+    from tests._inference_support import make_video
+
+    make_video(tmp_path / "clip.mp4", n_frames=24, fps=12.0)
+    out = tmp_path / "annotated"
+    model = str(setup["root"] / "plain_cnn")
+    assert main(["predict", str(tmp_path / "clip.mp4"), "--model", model, "--detector", "haar", "--save", str(out)]) == 0
+    (out / "play.html").write_text('<video id="v" src="clip.mp4" muted playsinline></video>')
+    page = browser.new_page()
+    try:
+        page.goto((out / "play.html").as_uri())
+        state = page.evaluate("""() => new Promise((resolve) => {
+            const v = document.getElementById("v");
+            v.onerror = () => resolve({error: v.error ? v.error.code : -1});
+            v.ontimeupdate = () => { if (v.currentTime > 0.5) resolve({time: v.currentTime, w: v.videoWidth,
+                                                                       h: v.videoHeight}); };
+            v.play().catch((e) => resolve({error: String(e)}));
+            setTimeout(() => resolve({timeout: v.currentTime, ready: v.readyState}), 15000);
+        })""")
+    finally:
+        page.close()
+    assert state.get("time", 0) > 0.5 and (state["w"], state["h"]) == (320, 240), state
 
 
 def test_non_image_gives_readable_error(page):

@@ -283,11 +283,13 @@ async function sendFrame() {
   const blob = await new Promise((r) => grab.toBlob(r, "image/jpeg", 0.85));
   try {
     const result = await callApi("/v1/predict", faceForm(blob, "frame.jpg"));
+    if (!stream) return;  // the camera was stopped while this frame was out: keep "camera off"
     updateTracks(result.faces, performance.now());
     $("cam-status").textContent = (result.faces.length ? result.faces.length + " face(s)" : "no face in view") +
       ", " + result.timings_ms.total.toFixed(0) + " ms";
     showError("");
   } catch (err) {
+    if (!stream) return;
     updateTracks([], performance.now());
     showError(err.message);
   } finally {
