@@ -123,3 +123,28 @@ def test_default_model_onnx_only(exported, tmp_path, monkeypatch):
     assert backends.resolve_model_path(None, "torch") == tmp_path / "model.onnx"  # load_classifier then says why
     with pytest.raises(ValueError, match="ONNX export"):
         backends.load_classifier(None, "torch")
+
+
+SERVE_WITHOUT_TORCH = """
+import sys
+from fastapi.testclient import TestClient
+from ferkit.serving import create_app, load_recognizers
+
+with TestClient(create_app(load_recognizers([sys.argv[1]]))) as client:
+    models = client.get("/v1/models").json()["models"]
+    with open(sys.argv[2], "rb") as f:
+        faces = client.post("/v1/predict", files={"file": ("a.jpg", f.read(), "image/jpeg")}).json()["faces"]
+    explain = client.post("/v1/explain", files={"file": ("a.jpg", open(sys.argv[2], "rb").read(), "image/jpeg")})
+print(models[0]["explain"], len(faces), explain.status_code, explain.json()["error"]["code"])
+"""
+
+
+def test_serve_without_torch(exported):
+    code = NO_TORCH.split("from ferkit.cli import main")[0] + SERVE_WITHOUT_TORCH
+    code += '\nprint("TORCH_LOADED=" + str(any(m.split(".")[0] == "torch" for m in sys.modules)), file=sys.stderr)\n'
+    proc = subprocess.run([sys.executable, "-c", code, str(exported), str(SAMPLE)], capture_output=True, text=True,
+                          timeout=300, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    can_explain, n_faces, status, code = proc.stdout.split()
+    assert (can_explain, status, code) == ("False", "400", "explain_unavailable") and int(n_faces) >= 1
+    assert "TORCH_LOADED=False" in proc.stderr
