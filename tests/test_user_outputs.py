@@ -122,3 +122,12 @@ def test_cli_messages_name_flags():
     assert text == (
         "m.onnx is an ONNX export; use --backend onnx (or 'auto'), or pass --model PATH; lower data.batch_size=64."
     )
+
+
+def test_verbs_check_their_extra_before_running(monkeypatch, capsys, tmp_path):
+    from ferkit.cli import main
+
+    monkeypatch.setitem(sys.modules, "sklearn", None)  # as if scikit-learn were not installed
+    assert main(["evaluate", "--data", str(tmp_path / "nowhere")]) == 2
+    err = capsys.readouterr().err
+    assert "ferkit evaluate needs sklearn" in err and "pip install 'ferkit[train]'" in err

@@ -12,7 +12,7 @@ import logging
 import re
 import sys
 
-from ferkit.extras import MissingExtraError, install_hint
+from ferkit.extras import MissingExtraError, install_hint, require
 
 # Verb modules, in the order `ferkit --help` lists them. Each is imported only to build the parser;
 # heavy imports (torch, cv2) happen inside the handlers.
@@ -26,6 +26,17 @@ VERB_MODULES: tuple[str, ...] = (
     "ferkit.cli.serve",
     "ferkit.cli.explain",
 )
+
+# What each verb imports beyond the base install (ferkit.extras maps each to `pip install 'ferkit[train]'`),
+# checked before the verb runs so a long evaluation does not fail at its last step.
+VERB_NEEDS: dict[str, tuple[str, ...]] = {
+    "train": ("torch", "torchvision", "sklearn", "scipy", "matplotlib"),
+    "evaluate": ("sklearn", "matplotlib"),
+    "compare": ("matplotlib",),
+    "export": ("torch",),
+    "explain": ("torch",),
+    "data": ("sklearn", "matplotlib"),
+}
 
 
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
@@ -86,6 +97,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
+        require(f"ferkit {args.verb}", *VERB_NEEDS.get(args.verb, ()))
         return int(args.func(args) or 0)
     except (ValueError, FileNotFoundError, RuntimeError, OSError, MissingExtraError) as exc:
         # Library errors already name the bad value and the fix; print them without a traceback.

@@ -33,10 +33,8 @@ def _explain(args: argparse.Namespace) -> int:
     import numpy as np
     from PIL import Image
 
-    from ferkit.extras import require
     from ferkit.inference import EmotionRecognizer
 
-    require("ferkit explain (CBAM attention and Grad-CAM run the torch model)", "torch")
     rec = EmotionRecognizer(model=args.model, **detector_kwargs(args), backend="torch")
     faces = rec.explain(args.image, method=args.method)
     out = Path(args.save)

@@ -30,9 +30,7 @@ def add_parser(subparsers) -> None:
 
 def _export(args: argparse.Namespace) -> int:
     from ferkit.export import export_model
-    from ferkit.extras import require
 
-    require("ferkit export", "torch", "onnx")
     result = export_model(
         args.model, args.format, args.out, int8=args.int8, calib_data=args.calib_data, num_check=args.num_check
     )

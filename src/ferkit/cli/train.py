@@ -32,9 +32,7 @@ def add_parser(subparsers) -> None:
 
 def _train(args: argparse.Namespace) -> int:
     from ferkit.config import load_config
-    from ferkit.extras import require
 
-    require("ferkit train", "torch", "torchvision", "sklearn", "scipy", "matplotlib")
     from ferkit.training import fit
 
     overrides = list(args.overrides)
