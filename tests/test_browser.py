@@ -158,13 +158,15 @@ def test_attention_view_hidden_for_a_model_that_cannot_explain(page, setup):
 
 def test_annotated_video_plays_in_chromium(browser, setup, tmp_path):
     """`ferkit predict VIDEO --save` writes a video Chromium decodes and plays (H.264; mp4v would not play)."""
-    from ferkit.cli import main
     from tests._inference_support import make_video
+
+    from ferkit.cli import main
 
     make_video(tmp_path / "clip.mp4", n_frames=24, fps=12.0)
     out = tmp_path / "annotated"
     model = str(setup["root"] / "plain_cnn")
-    assert main(["predict", str(tmp_path / "clip.mp4"), "--model", model, "--detector", "haar", "--save", str(out)]) == 0
+    args = ["predict", str(tmp_path / "clip.mp4"), "--model", model, "--detector", "haar", "--save", str(out)]
+    assert main(args) == 0
     (out / "play.html").write_text('<video id="v" src="clip.mp4" muted playsinline></video>')
     page = browser.new_page()
     try:

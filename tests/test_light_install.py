@@ -142,8 +142,9 @@ print(models[0]["explain"], len(faces), explain.status_code, explain.json()["err
 def test_serve_without_torch(exported):
     code = NO_TORCH.split("from ferkit.cli import main")[0] + SERVE_WITHOUT_TORCH
     code += '\nprint("TORCH_LOADED=" + str(any(m.split(".")[0] == "torch" for m in sys.modules)), file=sys.stderr)\n'
-    proc = subprocess.run([sys.executable, "-c", code, str(exported), str(SAMPLE)], capture_output=True, text=True,
-                          timeout=300, cwd=ROOT)
+    proc = subprocess.run(
+        [sys.executable, "-c", code, str(exported), str(SAMPLE)], capture_output=True, text=True, timeout=300, cwd=ROOT
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     can_explain, n_faces, status, code = proc.stdout.split()
     assert (can_explain, status, code) == ("False", "400", "explain_unavailable") and int(n_faces) >= 1

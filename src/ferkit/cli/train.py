@@ -32,7 +32,6 @@ def add_parser(subparsers) -> None:
 
 def _train(args: argparse.Namespace) -> int:
     from ferkit.config import load_config
-
     from ferkit.training import fit
 
     overrides = list(args.overrides)
