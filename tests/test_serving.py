@@ -71,6 +71,9 @@ def test_healthz_and_models(client):
     assert [m["arch"] for m in body["models"]] == ["fercnet_s", "resnet18_cbam_small"]
     assert [m["explain"] for m in body["models"]] == [True, True]  # torch checkpoints, torch installed
     assert all(m["labels"] == list(EMOTIONS) for m in body["models"])
+    from ferkit.inference.explain import METHODS
+
+    assert body["explain_methods"] == list(METHODS)  # the page builds its method list from this
 
 
 def test_predict_matches_the_recognizer(client, recognizers, files):

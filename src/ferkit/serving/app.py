@@ -18,13 +18,14 @@ from typing import Any
 
 import numpy as np
 
+from ferkit.inference.explain import METHODS
 from ferkit.serving.errors import ServingError, error_responses
 from ferkit.serving.images import check_content_type, check_size, decode_image
 from ferkit.serving.pool import InferencePool
 
 log = logging.getLogger(__name__)
 
-EXPLAIN_METHODS = ("auto", "cbam", "gradcam")
+EXPLAIN_METHODS = METHODS  # the one table, in ferkit.inference.explain
 # Multipart framing and the small form fields around the file.
 _FORM_OVERHEAD = 64 * 1024
 

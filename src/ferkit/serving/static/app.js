@@ -47,6 +47,15 @@ async function loadModels() {
     opt.selected = m.default;
     select.appendChild(opt);
   }
+  // Explain methods come from the server (ferkit.inference.explain's table), never a list of the page's own.
+  const methods = $("method");
+  methods.innerHTML = "";
+  for (const name of body.explain_methods) {
+    const opt = document.createElement("option");
+    opt.value = name;
+    opt.textContent = name;
+    methods.appendChild(opt);
+  }
   updateAttentionControls();
 }
 
