@@ -128,3 +128,12 @@ def test_cli_export_prints_difference(checkpoint, tmp_path, capsys):
     text = capsys.readouterr().out
     assert out.is_file() and "max abs diff" in text and "top-1 agreement 100.0%" in text
     assert main(["export", "--model", str(checkpoint), "--format", "torchscript", "--int8"]) == 2
+
+
+def test_default_export_path_is_the_working_directory(checkpoint, tmp_path, monkeypatch):
+    """Without --out the export lands in the working directory, never beside the checkpoint (which may be the
+    installed package's own model folder)."""
+    monkeypatch.chdir(tmp_path)
+    result = export_model(checkpoint, "onnx", num_check=4)
+    assert result.path == Path("fercnet.onnx") and (tmp_path / "fercnet.onnx").is_file()
+    assert not (Path(checkpoint) / "model.onnx").exists()

@@ -15,7 +15,7 @@ def add_parser(subparsers) -> None:
     parser.add_argument(
         "--out",
         default=None,
-        help="output file (default: beside the checkpoint: model.onnx, model.int8.onnx, model.torchscript.pt)",
+        help="output file (default: in the working directory, <checkpoint folder>.onnx, .int8.onnx or .torchscript.pt)",
     )
     parser.add_argument(
         "--calib-data",

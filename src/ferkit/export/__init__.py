@@ -74,12 +74,13 @@ def _check_batch(meta: dict, n: int = 16, calib_data: str | None = None, seed: i
 
 
 def default_export_path(model_path: str | Path, fmt: str, int8: bool) -> Path:
-    """``<checkpoint folder>/model.onnx`` (``model.int8.onnx``) or ``model.torchscript.pt``."""
-    p = Path(model_path)
-    folder = p if p.is_dir() else p.parent
+    """``./<checkpoint folder name>.onnx`` (``.int8.onnx``) or ``.torchscript.pt`` in the working directory: never
+    beside the checkpoint, which may be inside the installed package (the shipped model)."""
+    p = Path(model_path).resolve()
+    name = (p if p.is_dir() else p.parent).name or "model"
     if fmt == "onnx":
-        return folder / ("model.int8.onnx" if int8 else "model.onnx")
-    return folder / "model.torchscript.pt"
+        return Path(f"{name}.int8.onnx" if int8 else f"{name}.onnx")
+    return Path(f"{name}.torchscript.pt")
 
 
 def export_model(
@@ -90,7 +91,8 @@ def export_model(
     calib_data: str | None = None,
     num_check: int = 64,
 ) -> ExportResult:
-    """Export checkpoint ``model`` (folder or model.safetensors) to ``format`` at ``out`` (default beside it).
+    """Export checkpoint ``model`` (folder or model.safetensors) to ``format`` at ``out`` (default: the working
+    directory, ``default_export_path``).
 
     The exported file carries the metadata (labels, image_size, in_chans, mean, std, temperature). Outputs are
     compared with torch on ``num_check`` inputs (dataset faces from ``calib_data`` when given, else random
