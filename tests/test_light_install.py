@@ -46,7 +46,7 @@ def exported(tmp_path_factory) -> Path:
     from ferkit.export import export_model
 
     folder = make_checkpoint(tmp_path_factory.mktemp("light") / "ckpt")
-    return export_model(folder, "onnx", num_check=4).path
+    return export_model(folder, "onnx", folder / "model.onnx", num_check=4).path
 
 
 @pytest.mark.parametrize("which", ["export", "default"])

@@ -13,6 +13,8 @@ OPTIONAL_MODULES: dict[str, tuple[str, str]] = {
     "sklearn": ("train", "scikit-learn"),
     "scipy": ("train", "scipy"),
     "matplotlib": ("train", "matplotlib"),
+    "onnx": ("train", "onnx"),
+    "av": ("video", "av"),
     "pandas": ("", "pandas"),
 }
 

@@ -49,22 +49,24 @@ def model_bytes(model, meta: dict, opset: int = OPSET) -> bytes:
 
 
 def read_onnx_metadata(path_or_bytes) -> dict:
-    """The ferkit metadata stored in an exported ONNX file; ValueError when it has none."""
-    import onnx
+    """The ferkit metadata stored in an exported ONNX file; ValueError when it has none. Read from ONNX Runtime's
+    model metadata, so prediction needs no ``onnx`` package (it is in the ``train`` extra, for export)."""
+    import onnxruntime as ort
 
-    proto = (
-        onnx.load_from_string(path_or_bytes)
-        if isinstance(path_or_bytes, bytes)
-        else onnx.load(str(path_or_bytes), load_external_data=False)
-    )
+    src = path_or_bytes if isinstance(path_or_bytes, bytes) else str(path_or_bytes)
     name = path_or_bytes if not isinstance(path_or_bytes, bytes) else "ONNX model"
-    for entry in proto.metadata_props:
-        if entry.key == METADATA_KEY:
-            try:
-                meta = json.loads(entry.value)
-            except json.JSONDecodeError as err:
-                raise ValueError(f"{name}: the ferkit metadata is not valid JSON ({err}); re-export it.") from err
-            return check_metadata(meta, name)
+    opts = ort.SessionOptions()
+    opts.log_severity_level = 3
+    try:
+        props = ort.InferenceSession(src, opts, providers=["CPUExecutionProvider"]).get_modelmeta().custom_metadata_map
+    except Exception as err:  # noqa: BLE001 - ORT raises its own types for unreadable files
+        raise ValueError(f"{name} is not a readable ONNX model ({type(err).__name__}: {err}).") from err
+    if METADATA_KEY in props:
+        try:
+            meta = json.loads(props[METADATA_KEY])
+        except json.JSONDecodeError as err:
+            raise ValueError(f"{name}: the ferkit metadata is not valid JSON ({err}); re-export it.") from err
+        return check_metadata(meta, name)
     raise ValueError(f"{name} has no ferkit metadata (labels, preprocessing); export it with `ferkit export`.")
 
 

@@ -50,25 +50,6 @@ def _anchors(net: _Net) -> np.ndarray:
     return np.concatenate(out).astype(np.float32)
 
 
-def _batchable(path: Path) -> bytes:
-    """The converted graph with a dynamic batch: its 4 Reshapes hard-code batch 1 ([1, -1, k]); 0 copies the input's
-    batch instead. Tiles of one frame then run as one batch (measured: docs/benchmarks.md)."""
-    import onnx
-    from onnx import numpy_helper
-
-    model = onnx.load(str(path))
-    shapes = {n.input[1] for n in model.graph.node if n.op_type == "Reshape"}
-    for init in model.graph.initializer:
-        if init.name in shapes:
-            arr = numpy_helper.to_array(init).copy()
-            arr[0] = 0
-            init.CopyFrom(numpy_helper.from_array(arr, init.name))
-    del model.graph.value_info[:]  # inferred shapes carry batch 1 too
-    for value in list(model.graph.input) + list(model.graph.output):
-        value.type.tensor_type.shape.dim[0].dim_param = "B"
-    return model.SerializeToString()
-
-
 @lru_cache(maxsize=4)
 def _session(file: str, threads: int, pid: int):
     # ``pid`` in the key: a session made before a fork (the decode pool) is never shared with the child.
@@ -82,7 +63,7 @@ def _session(file: str, threads: int, pid: int):
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = threads
     opts.log_severity_level = 3
-    return ort.InferenceSession(_batchable(path), opts, providers=["CPUExecutionProvider"])
+    return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
 
 
 def tiles_for(h: int, w: int, min_face: int, net_size: int, min_frac: float) -> list[tuple[int, int, int]]:

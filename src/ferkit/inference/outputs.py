@@ -153,6 +153,43 @@ class H264Writer:
         self.container.close()
 
 
+class Mp4vWriter:
+    """The fallback without PyAV (``pip install 'ferkit[video]'``): OpenCV's MPEG-4 Part 2 MP4, which plays in
+    desktop players but not in browsers."""
+
+    def __init__(self, path: str | os.PathLike, fps: float, size: tuple[int, int]):
+        import cv2
+
+        self.writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, size)
+
+    def write(self, rgb: np.ndarray) -> None:
+        import cv2
+
+        self.writer.write(cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+
+    def release(self) -> None:
+        self.writer.release()
+
+
+def video_writer(path: str | os.PathLike, fps: float, size: tuple[int, int]):
+    """H.264 when PyAV is installed (the ``video`` extra), else mp4v, announced once on stderr."""
+    import importlib.util
+
+    if importlib.util.find_spec("av") is not None:
+        return H264Writer(path, fps, size)
+    global _WARNED_MP4V
+    if not _WARNED_MP4V:
+        _WARNED_MP4V = True
+        log.warning(
+            "PyAV is not installed: annotated videos are MPEG-4 Part 2 (mp4v), which browsers do not play; "
+            "`pip install 'ferkit[video]'` writes H.264"
+        )
+    return Mp4vWriter(path, fps, size)
+
+
+_WARNED_MP4V = False
+
+
 class AnnotatedWriter:
     """Save each result drawn on its frame under ``folder``: images keep their file name, a video or webcam
     stream becomes ``<name>.mp4`` (H.264, plays in browsers) at the source frame rate."""
@@ -161,7 +198,7 @@ class AnnotatedWriter:
         self.folder = Path(folder)
         self.folder.mkdir(parents=True, exist_ok=True)
         self.fps = fps
-        self._videos: dict[str, H264Writer] = {}
+        self._videos: dict[str, H264Writer | Mp4vWriter] = {}
         self._names: set[str] = set()
         self.written: list[Path] = []
 
@@ -193,7 +230,7 @@ class AnnotatedWriter:
             out = self.folder / self._unique(f"{stem}.mp4")
             h, w = drawn.shape[:2]
             fps = self._source_fps(fr.source)
-            self._videos[fr.source] = H264Writer(out, fps, (w, h))
+            self._videos[fr.source] = video_writer(out, fps, (w, h))
             self.written.append(out)
         self._videos[fr.source].write(drawn)
 
