@@ -26,7 +26,7 @@ def add_detector_args(parser: argparse.ArgumentParser, default: str = "auto") ->
         type=int,
         default=None,
         metavar="PX",
-        help="smallest face side searched for, in px (default blazeface: 64, or 1/40 of the "
+        help="smallest face side searched for, in px (default blazeface: 48, or 1/40 of the "
         "photo's long side; larger is faster)",
     )
     parser.add_argument(

@@ -90,9 +90,9 @@ TILE_THRESHOLD = 0.6  # 196/200 faces kept, no false positive on the 5-face phot
 
 
 def auto_min_face(h: int, w: int) -> int:
-    """Default smallest face searched for: 64 px, or 1/40 of the long side on large photos (100 px on a 12 MP
+    """Default smallest face searched for: 48 px, or 1/40 of the long side on large photos (100 px on a 12 MP
     phone photo), which keeps the tile count near 100 at most."""
-    return max(64, round(max(h, w) / 40))
+    return max(48, round(max(h, w) / 40))
 
 
 class BlazeFaceDetector:
