@@ -1,5 +1,6 @@
 """Optional dependency groups: ``pip install ferkit`` predicts and serves on ONNX Runtime; ``ferkit[train]`` adds
-torch and the rest for training, evaluation, export and attention maps. One table maps each optional module to
+torch and the rest for training, evaluation, export and attention maps; ``ferkit[batch]`` adds Ray Data and pyarrow
+for ``ferkit batch``. One table maps each optional module to
 the extra that installs it, so every missing-package error names the same fix."""
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ OPTIONAL_MODULES: dict[str, tuple[str, str]] = {
     "onnx": ("train", "onnx"),
     "av": ("video", "av"),
     "pandas": ("", "pandas"),
+    "ray": ("batch", "ray[data]"),
+    "pyarrow": ("batch", "pyarrow"),
 }
 
 

@@ -18,6 +18,7 @@ from ferkit.extras import MissingExtraError, install_hint, require
 # heavy imports (torch, cv2) happen inside the handlers.
 VERB_MODULES: tuple[str, ...] = (
     "ferkit.cli.predict",
+    "ferkit.cli.batch",
     "ferkit.cli.data",
     "ferkit.cli.train",
     "ferkit.cli.evaluate",
@@ -27,7 +28,7 @@ VERB_MODULES: tuple[str, ...] = (
     "ferkit.cli.explain",
 )
 
-# What each verb imports beyond the base install (ferkit.extras maps each to `pip install 'ferkit[train]'`),
+# What each verb imports beyond the base install (ferkit.extras maps each to its `pip install 'ferkit[<extra>]'`),
 # checked before the verb runs so a long evaluation does not fail at its last step.
 VERB_NEEDS: dict[str, tuple[str, ...]] = {
     "train": ("torch", "torchvision", "sklearn", "scipy", "matplotlib"),
@@ -36,6 +37,7 @@ VERB_NEEDS: dict[str, tuple[str, ...]] = {
     "export": ("torch",),
     "explain": ("torch",),
     "data": ("sklearn", "matplotlib"),
+    "batch": ("ray", "pyarrow"),
 }
 
 
