@@ -176,3 +176,21 @@ def test_inputs_expand_lists_and_videos_split_into_ranges(tmp_path):
     assert [(w.start, w.stop) for w in items] == [(0, 4), (4, 8), (8, None)]
     assert all(w.n_chunks == 3 for w in items)
     assert split_work(video, None) == [WorkItem(video.path, video.source_id, "video", 0, 1)]
+
+
+def test_video_ranges_number_frames_as_iter_video(tmp_path):
+    import cv2
+
+    from ferkit.batch.stages import iter_video_range
+    from ferkit.inference.sources import iter_video
+
+    path = tmp_path / "v.mp4"
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 10.0, (64, 48))
+    for i in range(15):
+        writer.write(np.full((48, 64, 3), 10 * i, np.uint8))
+    writer.release()
+    whole = list(iter_video(path))
+    parts = [f for start, stop in ((0, 6), (6, 12), (12, None)) for f in iter_video_range(str(path), start, stop)]
+    assert [(f.index, f.timestamp) for f in parts] == [(f.index, f.timestamp) for f in whole]
+    assert all((a.image == b.image).all() for a, b in zip(parts, whole))
+    assert [f.index for f in iter_video_range(str(path), 4, 12, step=3)] == [6, 9]
