@@ -11,7 +11,8 @@ from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
-from ferkit.serving.app import ServerConfig, create_app
+from ferkit.serving.app import create_app
+from ferkit.serving.config import ServerConfig
 from ferkit.serving.errors import ServingError
 
 __all__ = ["ServerConfig", "ServingError", "create_app", "load_recognizers", "model_names", "serve"]
