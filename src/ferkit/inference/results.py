@@ -44,16 +44,22 @@ class FaceResult:
         """The ``k`` most probable classes as (label, prob), best first."""
         return sorted(self.probs.items(), key=lambda kv: -kv[1])[:k]
 
-    def to_dict(self) -> dict:
-        return {
-            "box": list(self.box),
+    def to_dict(self, precision: int | None = 6, top_k: int | None = None) -> dict:
+        """The one JSON shape of a face (CLI --json, Python, REST). ``precision``: decimals kept (None = full
+        float precision, as the REST API sends); ``top_k``: also list the k most likely classes."""
+        r = (lambda v: float(v)) if precision is None else (lambda v: round(float(v), precision))  # noqa: E731
+        out = {
+            "box": [int(v) for v in self.box],
             "label": self.label,
-            "score": round(self.score, 6),
-            "probs": {k: round(v, 6) for k, v in self.probs.items()},
+            "score": r(self.score),
+            "probs": {k: r(v) for k, v in self.probs.items()},
             "landmarks": self.landmarks,
             "track_id": self.track_id,
-            "detection_score": round(self.detection_score, 4),
+            "detection_score": round(float(self.detection_score), 4),
         }
+        if top_k:
+            out["top_k"] = [{"label": lab, "prob": r(p)} for lab, p in self.top(top_k)]
+        return out
 
 
 @dataclass

@@ -30,18 +30,6 @@ EXPLAIN_METHODS = METHODS  # the one table, in ferkit.inference.explain
 _FORM_OVERHEAD = 64 * 1024
 
 
-def _face_dict(face, top_k: int) -> dict:
-    return {
-        "box": [int(v) for v in face.box],
-        "label": face.label,
-        "score": float(face.score),
-        "probs": {k: float(v) for k, v in face.probs.items()},
-        "top_k": [{"label": lab, "prob": float(p)} for lab, p in face.top(top_k)],
-        "landmarks": face.landmarks,
-        "track_id": face.track_id,
-    }
-
-
 def _png_data_url(array: np.ndarray) -> str:
     from PIL import Image
 
@@ -258,7 +246,7 @@ def create_app(recognizers: dict[str, Any], config: ServerConfig | None = None):
             "model": name,
             "labels": list(rec.labels),
             "image_size": list(frame.image_size),
-            "faces": [_face_dict(f, top_k) for f in frame.faces],
+            "faces": [f.to_dict(precision=None, top_k=top_k) for f in frame.faces],
             "timings_ms": {
                 "queue": queue_s * 1e3,
                 "decode": decode_s * 1e3,
