@@ -100,13 +100,13 @@ def serve(
         load_recognizers(models, detector=detector, backend=backend, detector_options=detector_options), config
     )
     log.info("serving on http://%s:%d (docs at /docs)", host, port)
-    # A hard cap on connections (idle keep-alives included) above max_pending, so uploads past the limit get the
-    # app's JSON 503 while the page and /healthz still answer; uvicorn's plain 503 is the last resort.
     uvicorn.run(
         app,
         host=host,
         port=port,
         log_level="info",
         timeout_graceful_shutdown=5,
-        limit_concurrency=2 * config.max_pending + 16,
+        # A connection cap well above max_pending: up to it every refusal is the app's JSON 503 (admission runs
+        # before the body is read); uvicorn's own, plain-text 503 only answers floods beyond it.
+        limit_concurrency=8 * config.max_pending + 64,
     )

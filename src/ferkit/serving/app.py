@@ -38,17 +38,24 @@ def _png_data_url(array: np.ndarray) -> str:
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
 
 
-def _predict_job(rec, data: bytes, max_pixels: int) -> tuple[Any, float, float]:
-    """Decode + recognise on a worker thread; returns (FrameResult, decode seconds, inference seconds)."""
+def _read(upload) -> bytes:
+    """The upload's bytes, read on the worker thread: queued uploads wait in their spooled temp files, not in
+    memory, so memory grows with the workers, not with ``max_pending`` x upload size."""
+    upload.seek(0)
+    return upload.read()
+
+
+def _predict_job(rec, upload, max_pixels: int) -> tuple[Any, float, float]:
+    """Read + decode + recognise on a worker thread; returns (FrameResult, decode seconds, inference seconds)."""
     t0 = time.perf_counter()
-    image = decode_image(data, max_pixels)
+    image = decode_image(_read(upload), max_pixels)
     t1 = time.perf_counter()
     frame = rec.predict(image)[0]
     return frame, t1 - t0, time.perf_counter() - t1
 
 
-def _explain_job(rec, data: bytes, max_pixels: int, method: str) -> tuple[list, tuple[int, int]]:
-    image = decode_image(data, max_pixels)
+def _explain_job(rec, upload, max_pixels: int, method: str) -> tuple[list, tuple[int, int]]:
+    image = decode_image(_read(upload), max_pixels)
     try:
         return rec.explain(image, method=method), (image.shape[1], image.shape[0])
     except (ValueError, NotImplementedError, ImportError) as err:  # method="cbam" without CBAM; torch missing
@@ -195,11 +202,14 @@ def create_app(recognizers: dict[str, Any], config: ServerConfig | None = None):
             )
         return name, recognizers[name]
 
-    async def read_upload(file: UploadFile) -> bytes:
+    async def read_upload(file: UploadFile):
+        """The upload's spooled file after type and size checks; its bytes are read by the worker (``_read``)."""
         check_content_type(file.content_type)
-        data = await file.read(config.max_upload_bytes + 1)
-        check_size(len(data), config.max_upload_bytes)
-        return data
+        size = file.size
+        if size is None:  # not reported by this Starlette: measure the spooled file
+            size = file.file.seek(0, 2)
+        check_size(int(size), config.max_upload_bytes)
+        return file.file
 
     @app.get("/", include_in_schema=False)
     async def index():
