@@ -269,9 +269,24 @@ def test_cli_train_then_resume_auto_with_more_epochs(faces, tmp_path, capsys):
     recipe = save_config(_cfg(faces, tmp_path, "stages.0.epochs=1"), tmp_path / "recipe.yaml")
     assert main(["train", str(recipe), "--no-progress"]) == 0
     assert "test: accuracy" in capsys.readouterr().out
-    # Resuming a finished run with a longer stage trains only the missing epoch.
-    assert main(["train", str(recipe), "stages.0.epochs=2", "--resume", "auto", "--no-progress"]) == 0
+    # A changed config is refused on resume (naming the key), unless --override-config.
+    assert main(["train", str(recipe), "stages.0.epochs=2", "--resume", "auto", "--no-progress"]) == 2
+    assert "stages" in capsys.readouterr().err
+    # With it, resuming a finished run with a longer stage trains only the missing epoch.
+    args = ["train", str(recipe), "stages.0.epochs=2", "--resume", "auto", "--override-config", "--no-progress"]
+    assert main(args) == 0
     rows = (tmp_path / "run" / "metrics.csv").read_text().strip().splitlines()
     assert len(rows) == 3 and json.loads((tmp_path / "run" / "result.json").read_text())["epochs"] == 2
     assert main(["train", str(recipe), "data.bach_size=3"]) == 2
     assert "Did you mean 'batch_size'" in capsys.readouterr().err
+
+
+def test_resume_without_state_fails_before_reading_data(tmp_path, capsys):
+    """--resume on a folder with no saved state says so at once (no dataset is read: the path does not exist)."""
+    from ferkit.cli import main
+
+    (tmp_path / "run").mkdir()
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text("data: {path: /nonexistent/dataset}\nmodel: {name: simple_cnn}\nstages: [{epochs: 1}]\n")
+    assert main(["train", str(recipe), "--resume", str(tmp_path / "run"), "--no-progress"]) == 2
+    assert "no last/ state" in capsys.readouterr().err

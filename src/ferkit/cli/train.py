@@ -27,6 +27,11 @@ def add_parser(subparsers) -> None:
     )
     parser.add_argument("--name", default=None, help="run folder name (same as name=...; default: the recipe's name)")
     parser.add_argument("--no-progress", action="store_true", help="no per-epoch progress bars")
+    parser.add_argument(
+        "--override-config",
+        action="store_true",
+        help="with --resume: continue with this command's config even where it differs from the run's config.yaml",
+    )
     parser.set_defaults(func=_train, intermixed="overrides")
 
 
@@ -40,7 +45,7 @@ def _train(args: argparse.Namespace) -> int:
     if args.name:
         overrides.append(f"name={args.name}")
     cfg = load_config(args.config, overrides)
-    result = fit(cfg, resume=args.resume, progress=not args.no_progress)
+    result = fit(cfg, resume=args.resume, progress=not args.no_progress, override_config=args.override_config)
     import os
 
     if int(os.environ.get("RANK", "0")) != 0:

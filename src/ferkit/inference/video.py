@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from ferkit.inference.sources import Frame
+
+log = logging.getLogger(__name__)
 
 
 def _iter_capture(cap, name: str, live: bool, limit: int | None) -> Iterator[Frame]:
@@ -55,7 +58,13 @@ def iter_video(path: str | os.PathLike, limit: int | None = None) -> Iterator[Fr
             f"{', '.join(VIDEO_EXTS)} with a codec OpenCV's FFmpeg build reads (H.264, MJPEG, MPEG-4); "
             "re-encode it, e.g. `ffmpeg -i in.mov -c:v libx264 out.mp4`."
         )
-    yield from _iter_capture(cv2.VideoCapture(str(path)), str(path), live=False, limit=limit)
+    declared, read = count_frames(path), 0
+    for frame in _iter_capture(cv2.VideoCapture(str(path)), str(path), live=False, limit=limit):
+        read += 1
+        yield frame
+    if declared and read < declared and (limit is None or read < limit):
+        # A cut file decodes up to the damage; say so instead of passing off a partial result as whole.
+        log.warning("video %s ended after %d of the %d frames its header declares (truncated?)", path, read, declared)
 
 
 def iter_webcam(index: int, limit: int | None = None) -> Iterator[Frame]:

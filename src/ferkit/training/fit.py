@@ -54,25 +54,64 @@ def fit(
     resume: str | Path | None = None,
     callbacks: list[Callable[[dict], None]] | None = None,
     progress: bool = True,
+    override_config: bool = False,
 ) -> RunResult:
     """Train as ``config`` says; ``resume`` (a run folder or ``"auto"``) continues a stopped run from its last
-    completed epoch. ``callbacks`` get each epoch's metrics row (after the state is saved)."""
+    completed epoch, with the run's saved config unless ``override_config`` (a changed config is refused otherwise).
+    ``callbacks`` get each epoch's metrics row (after the state is saved)."""
     start = time.perf_counter()
     device_type = (
         "cuda" if (config.device == "cuda" or (config.device == "auto" and torch.cuda.is_available())) else "cpu"
     )
     info = dist_utils.init_distributed(device_type)
     try:
-        return _fit(config, resume, callbacks or [], progress and info.is_main, info, start)
+        return _fit(config, resume, callbacks or [], progress and info.is_main, info, start, override_config)
     finally:
         dist_utils.shutdown(info)
 
 
-def _setup(cfg: TrainConfig, resume, info, progress: bool) -> tuple[RunContext, RunProgress, dict | None]:
+def _check_resume(cfg: TrainConfig, run_dir: Path, override: bool) -> Path:
+    """The resumed run's last/ state, checked before any data is decoded; a config that differs from the run's
+    saved config.yaml is refused unless ``override`` (then the new one is saved)."""
+    from ferkit.config import load_config
+
+    last = find_last(run_dir)
+    if last is None:
+        raise FileNotFoundError(f"{run_dir} has no last/ state to resume from; start a new run instead.")
+    saved_path = run_dir / "config.yaml"
+    if saved_path.is_file() and not override:
+        old, new = _flat(load_config(saved_path).to_dict()), _flat(cfg.to_dict())
+        changed = [
+            f"{k}: {old.get(k)!r} -> {new.get(k)!r}"
+            for k in sorted(set(old) | set(new))
+            if k not in ("out_dir", "name") and old.get(k) != new.get(k)
+        ]
+        if changed:
+            raise ValueError(
+                f"--resume {run_dir}: the config differs from the run's config.yaml ({'; '.join(changed)}). "
+                "Resume with the same config, or pass --override-config to continue with the new one."
+            )
+    return last
+
+
+def _flat(d: dict, prefix: str = "") -> dict:
+    out = {}
+    for k, v in d.items():
+        if isinstance(v, dict):
+            out.update(_flat(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
+
+
+def _setup(
+    cfg: TrainConfig, resume, info, progress: bool, override_config: bool = False
+) -> tuple[RunContext, RunProgress, dict | None]:
     device = resolve_device(cfg.device, info)
     configure_torch(cfg, device)
     amp_dtype = resolve_amp(cfg.amp, device)
     run_dir = resolve_run_dir(cfg, resume, info)
+    last = _check_resume(cfg, run_dir, override_config) if resume else None
     seed_everything(cfg.seed)
     prep = prepare(cfg, info)
     model = prep.model.to(device)
@@ -87,10 +126,7 @@ def _setup(cfg: TrainConfig, resume, info, progress: bool) -> tuple[RunContext, 
     if val_loader is None and cfg.early_stop.patience:
         log.warning("no validation split: early stopping is off and the last epoch is kept as best")
     prog, resumed = RunProgress(), None
-    if resume:
-        last = find_last(run_dir)
-        if last is None:
-            raise FileNotFoundError(f"{run_dir} has no last/ state to resume from; start a new run instead.")
+    if last is not None:
         resumed = load_last(last, model)
         prog = RunProgress(**resumed["progress"])
         set_rng_state(resumed["rng"])
@@ -103,8 +139,8 @@ def _setup(cfg: TrainConfig, resume, info, progress: bool) -> tuple[RunContext, 
     return run, prog, resumed
 
 
-def _fit(cfg, resume, callbacks, progress, info, start) -> RunResult:
-    run, prog, resumed = _setup(cfg, resume, info, progress)
+def _fit(cfg, resume, callbacks, progress, info, start, override_config: bool = False) -> RunResult:
+    run, prog, resumed = _setup(cfg, resume, info, progress, override_config)
     for s in range(prog.stage, len(cfg.stages)):
         if prog.stage != s:
             prog.stage, prog.stage_epoch, prog.stage_done = s, 0, False
