@@ -41,7 +41,10 @@ def photos(tmp_path_factory):
 
 def test_image_results_contract(rec, photos):
     (fr,) = rec.predict(photos / "two.jpg", keep_images=True)
-    assert fr.error is None and fr.image_size == (640, 480) and fr.timestamp is None
+    assert fr.error is None and fr.frame_size == (640, 480) and fr.timestamp is None
+    assert fr.image_size == fr.frame_size  # deprecated alias
+    assert (fr.kind, fr.stream, fr.fps) == ("image", None, None)
+    assert fr.to_dict()["frame_size"] == [640, 480] and "image_size" not in fr.to_dict()
     assert len(fr.faces) == 2
     for face in fr.faces:
         assert set(face.probs) == set(rec.labels) and abs(sum(face.probs.values()) - 1) < 1e-5
@@ -60,6 +63,7 @@ def test_every_source_type_gives_the_same_faces(rec, photos):
     by_path = rec.predict(path)[0]
     for source in (str(path), array, Image.open(path), [array]):
         fr = rec.predict(source)[0]
+        assert fr.kind == ("image" if isinstance(source, str) else "array")  # PIL images count as arrays
         assert [f.box for f in fr.faces] == [f.box for f in by_path.faces]
         np.testing.assert_allclose([f.score for f in fr.faces], [f.score for f in by_path.faces], atol=1e-5)
 
@@ -101,6 +105,8 @@ def test_video_frames_timestamps_and_tracking(rec, tmp_path):
     assert len(frames) == 20
     np.testing.assert_allclose([f.timestamp for f in frames], np.arange(20) / 10.0, atol=1e-6)
     assert [f.frame_index for f in frames] == list(range(20))
+    assert {(f.kind, f.stream) for f in frames} == {("video", str(tmp_path / "clip.mp4"))}
+    assert all(f.fps == pytest.approx(10.0) for f in frames)
     ids_left, ids_right = set(), set()
     for fr, _truth in zip(frames, boxes):
         assert len(fr.faces) == 2

@@ -74,13 +74,22 @@ def test_healthz_and_models(client):
     from ferkit.inference.explain import METHODS
 
     assert body["explain_methods"] == list(METHODS)  # the page builds its method list from this
+    from ferkit.inference import tracking
+
+    # The page's webcam tracking reads these; they must be the Python tracker's own, not a copy.
+    assert body["smoothing"] == {
+        "ema_weight": tracking.DEFAULT_ALPHA,
+        "iou_match": tracking.DEFAULT_IOU_MATCH,
+        "max_missed": tracking.DEFAULT_MAX_MISSED,
+    }
 
 
 def test_predict_matches_the_recognizer(client, recognizers, files):
     resp = post(client, "/v1/predict", files["jpg"].read_bytes())
     assert resp.status_code == 200, resp.text
     body = resp.json()
-    assert body["model"] == "plain_cnn" and body["image_size"] == [640, 480]
+    assert body["model"] == "plain_cnn" and body["frame_size"] == [640, 480]
+    assert body["image_size"] == body["frame_size"]  # deprecated alias, kept for one release
     assert set(body["timings_ms"]) == {"queue", "decode", "inference", "total"}
     faces = sorted(body["faces"], key=lambda f: f["box"][0])
     assert len(faces) == 2
@@ -149,7 +158,8 @@ def test_bad_uploads_are_clear_4xx_and_the_server_keeps_serving(client, files, c
 def test_photo_without_a_face_is_200_with_no_faces(client, files, path):
     resp = post(client, path, files["blank"].read_bytes(), ctype="image/png", name="blank.png")
     assert resp.status_code == 200, resp.text
-    assert resp.json()["faces"] == [] and resp.json()["image_size"] == [320, 240]
+    assert resp.json()["faces"] == [] and resp.json()["frame_size"] == [320, 240]
+    assert resp.json()["image_size"] == [320, 240]  # deprecated alias of frame_size
 
 
 def test_model_names_are_unique_and_readable(tmp_path):

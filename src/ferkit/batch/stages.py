@@ -65,7 +65,8 @@ def iter_video_range(path: str, start: int = 0, stop: int | None = None, step: i
             if not ok:
                 break
             ts = index / fps if fps > 0 else cap.get(cv2.CAP_PROP_POS_MSEC) / 1000.0
-            yield Frame(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), path, index, float(ts), stream=path)
+            rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+            yield Frame(rgb, path, index, float(ts), stream=path, fps=fps or None, kind="video")
             index += 1
     finally:
         cap.release()

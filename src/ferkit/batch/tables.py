@@ -36,8 +36,8 @@ def assemble_frames(rec, source: str, kind: str, chunks: list[dict]) -> list[Fra
             if stream is not None and dets:
                 ids, p = tracker.update(np.array([d.box for d in dets]), p)
             # The recogniser's own result builder, so boxes and landmarks round exactly as in `predict`.
-            fr = rec._frame_result(Frame(None, source, index, ts, stream), dets, p, ids, False)
-            fr.image_size = (int(w), int(h))
+            fr = rec._frame_result(Frame(None, source, index, ts, stream, kind=kind), dets, p, ids, False)
+            fr.frame_size = (int(w), int(h))
             out.append(fr)
     return out
 
@@ -92,8 +92,8 @@ def faces_table(frames: list[FrameResult], labels: list[str], model: str, versio
     for rec, (fr, face) in zip(records, extra):
         rec.update(
             landmarks=face.landmarks,
-            image_width=fr.image_size[0],
-            image_height=fr.image_size[1],
+            image_width=fr.frame_size[0],
+            image_height=fr.frame_size[1],
             model=model,
             model_version=version,
         )

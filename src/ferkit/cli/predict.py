@@ -63,21 +63,18 @@ def add_parser(subparsers) -> None:
 
 def _predict(args: argparse.Namespace) -> int:
     import functools
-    from pathlib import Path
 
-    from tqdm import tqdm
-
-    from ferkit.extras import install_hint, is_installed
     from ferkit.inference import EmotionRecognizer
     from ferkit.inference.outputs import (
         AnnotatedWriter,
+        collect_results,
         count_source_frames,
+        format_summary,
         format_table,
-        summarize_tracks,
+        report_streams,
         write_csv,
         write_json,
     )
-    from ferkit.inference.timeline import save_timeline
     from ferkit.paths import check_writable
 
     if args.top_k < 1:
@@ -101,47 +98,13 @@ def _predict(args: argparse.Namespace) -> int:
         detect_every=args.detect_every,
     )
     writer = AnnotatedWriter(args.save) if args.save else None
-    total = count_source_frames(args.source)
-    frames, streams = [], set()
-    bar = tqdm(total=total, unit="frame", desc="predict", disable=total is not None and total <= 1)
-    try:
-        for fr in rec.iter_predict(args.source, limit=args.limit, keep_images=writer is not None):
-            stream = fr.timestamp is not None
-            if stream:
-                streams.add(fr.source)
-            if writer:
-                writer.write(fr, stream)
-                fr.image = None  # don't hold every decoded frame of a video in memory
-            frames.append(fr)
-            bar.update(1)
-    finally:
-        bar.close()
-        if writer:
-            writer.close()
+    results = rec.iter_predict(args.source, limit=args.limit, keep_images=writer is not None)
+    frames = collect_results(results, writer, total=count_source_frames(args.source))
     say(format_table(frames, args.top_k, args.max_rows))
-    for source in sorted(streams):
-        tracks = summarize_tracks([f for f in frames if f.source == source])
-        for tid, t in sorted(tracks.items()):
-            say(f"{source} face #{tid}: {t['frames']} frames, {t['start']:.2f}-{t['end']:.2f} s, mostly {t['label']}")
-        if args.save and not is_installed("matplotlib"):
-            say(f"no timeline PNG for {source}: it needs matplotlib (`{install_hint('matplotlib')}`)")
-        elif args.save:
-            png = save_timeline(
-                [f for f in frames if f.source == source],
-                Path(args.save) / f"{Path(source.replace(':', '_')).stem}_timeline.png",
-                rec.labels,
-            )
-            if png:
-                say(f"wrote {png}")
-    bad = [f for f in frames if f.error]
-    no_face = [f for f in frames if not f.error and not f.faces]
-    n_faces = sum(len(f.faces) for f in frames)
-    say(
-        f"{len(frames)} frame(s), {n_faces} face(s); no face in {len(no_face)}; unreadable: {len(bad)}"
-        f" [model {rec.model_info['arch']}, backend {rec.model_info['backend']}, detector {rec.model_info['detector']}]"
-    )
-    for f in bad:
-        say(f"  unreadable: {f.source}: {f.error}")
+    for line in report_streams(frames, rec.labels, args.save):
+        say(line)
+    for line in format_summary(frames, rec.model_info):
+        say(line)
     if args.json:
         path = write_json(frames, args.json, {"model": rec.model_info})
         if args.json != "-":
@@ -152,6 +115,7 @@ def _predict(args: argparse.Namespace) -> int:
             say(f"wrote {path}")
     if writer and writer.written:
         say(f"wrote {len(writer.written)} annotated file(s) to {args.save}")
+    bad = [f for f in frames if f.error]
     if bad:
         print(
             f"ferkit predict: {len(bad)} of {len(frames)} input(s) could not be read (listed above); exit code 3",

@@ -1,5 +1,6 @@
-"""Writers for prediction results: JSON, CSV (one row per frame and face), a console table, and annotated
-images/videos (box, label, confidence bar) saved under a folder."""
+"""What ``ferkit predict`` does with results: collect them (progress bar, annotated images/videos saved as they
+come), group video/webcam frames by ``FrameResult.stream``, summarise tracks, save timelines, and write JSON, CSV
+(one row per frame and face) and a console table. The annotated writers live in ``ferkit.inference.annotate``."""
 
 from __future__ import annotations
 
@@ -8,11 +9,13 @@ import json
 import logging
 import os
 import sys
+from collections.abc import Iterable
 from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 
+from ferkit.inference.annotate import AnnotatedWriter, H264Writer, Mp4vWriter, video_writer  # noqa: F401
 from ferkit.inference.results import FrameResult
 from ferkit.inference.sources import VIDEO_EXTS, count_frames, list_files
 
@@ -122,134 +125,6 @@ def format_table(frames: list[FrameResult], top_k: int = 1, max_rows: int = 40) 
     return "\n".join(line.rstrip() for line in out)
 
 
-class H264Writer:
-    """RGB frames -> an H.264 (yuv420p, faststart) MP4 via PyAV's bundled libx264: the codec every browser plays.
-    OpenCV's pip wheels only write MPEG-4 Part 2 (mp4v), which browsers do not play."""
-
-    def __init__(self, path: str | os.PathLike, fps: float, size: tuple[int, int]):
-        from fractions import Fraction
-
-        import av
-
-        self.container = av.open(str(path), "w", options={"movflags": "+faststart"})
-        self.stream = self.container.add_stream("libx264", rate=Fraction(fps).limit_denominator(1001))
-        w, h = size
-        self.stream.width, self.stream.height = w + w % 2, h + h % 2  # 4:2:0 needs even sides
-        self.stream.pix_fmt = "yuv420p"
-        self.stream.options = {"crf": "23", "preset": "veryfast"}
-
-    def write(self, rgb: np.ndarray) -> None:
-        import av
-
-        h, w = rgb.shape[:2]
-        if (w, h) != (self.stream.width, self.stream.height):
-            rgb = np.pad(rgb, ((0, self.stream.height - h), (0, self.stream.width - w), (0, 0)), mode="edge")
-        for packet in self.stream.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")):
-            self.container.mux(packet)
-
-    def release(self) -> None:
-        for packet in self.stream.encode():  # flush the encoder's delayed frames
-            self.container.mux(packet)
-        self.container.close()
-
-
-class Mp4vWriter:
-    """The fallback without PyAV (``pip install 'ferkit[video]'``): OpenCV's MPEG-4 Part 2 MP4, which plays in
-    desktop players but not in browsers."""
-
-    def __init__(self, path: str | os.PathLike, fps: float, size: tuple[int, int]):
-        import cv2
-
-        self.writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, size)
-
-    def write(self, rgb: np.ndarray) -> None:
-        import cv2
-
-        self.writer.write(cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
-
-    def release(self) -> None:
-        self.writer.release()
-
-
-def video_writer(path: str | os.PathLike, fps: float, size: tuple[int, int]):
-    """H.264 when PyAV is installed (the ``video`` extra), else mp4v, announced once on stderr."""
-    import importlib.util
-
-    if importlib.util.find_spec("av") is not None:
-        return H264Writer(path, fps, size)
-    global _WARNED_MP4V
-    if not _WARNED_MP4V:
-        _WARNED_MP4V = True
-        log.warning(
-            "PyAV is not installed: annotated videos are MPEG-4 Part 2 (mp4v), which browsers do not play; "
-            "`pip install 'ferkit[video]'` writes H.264"
-        )
-    return Mp4vWriter(path, fps, size)
-
-
-_WARNED_MP4V = False
-
-
-class AnnotatedWriter:
-    """Save each result drawn on its frame under ``folder``: images keep their file name, a video or webcam
-    stream becomes ``<name>.mp4`` (H.264, plays in browsers) at the source frame rate."""
-
-    def __init__(self, folder: str | os.PathLike, fps: float = 30.0):
-        self.folder = Path(folder)
-        self.folder.mkdir(parents=True, exist_ok=True)
-        self.fps = fps
-        self._videos: dict[str, H264Writer | Mp4vWriter] = {}
-        self._names: set[str] = set()
-        self.written: list[Path] = []
-
-    def _unique(self, name: str) -> str:
-        stem, suffix, i = Path(name).stem, Path(name).suffix, 1
-        while name in self._names:
-            name, i = f"{stem}_{i}{suffix}", i + 1
-        self._names.add(name)
-        return name
-
-    def write(self, fr: FrameResult, stream: bool) -> None:
-        import cv2
-
-        if fr.image is None:
-            return
-        drawn = fr.plot()
-        if not stream:
-            name = self._unique(
-                Path(fr.source).name if not fr.source.startswith("<") else f"array_{fr.frame_index}.png"
-            )
-            out = self.folder / name
-            if out.suffix.lower() not in (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"):
-                out = out.with_suffix(".png")
-            cv2.imwrite(str(out), cv2.cvtColor(drawn, cv2.COLOR_RGB2BGR))
-            self.written.append(out)
-            return
-        if fr.source not in self._videos:
-            stem = Path(fr.source).stem if not fr.source.startswith("webcam:") else fr.source.replace(":", "_")
-            out = self.folder / self._unique(f"{stem}.mp4")
-            h, w = drawn.shape[:2]
-            fps = self._source_fps(fr.source)
-            self._videos[fr.source] = video_writer(out, fps, (w, h))
-            self.written.append(out)
-        self._videos[fr.source].write(drawn)
-
-    def _source_fps(self, source: str) -> float:
-        import cv2
-
-        if source.startswith("webcam:"):
-            return self.fps
-        cap = cv2.VideoCapture(source)
-        fps = cap.get(cv2.CAP_PROP_FPS) or self.fps
-        cap.release()
-        return float(fps)
-
-    def close(self) -> None:
-        for writer in self._videos.values():
-            writer.release()
-        self._videos.clear()
-
-
 def summarize_tracks(frames: list[FrameResult]) -> dict[int, dict]:
     """Per track id: frames seen, first/last time, mean probabilities and the dominant label."""
     acc: dict[int, dict] = {}
@@ -274,3 +149,68 @@ def summarize_tracks(frames: list[FrameResult]) -> dict[int, dict]:
             "mean_probs": dict(zip(a["labels"], mean.round(4).tolist())),
         }
     return out
+
+
+def collect_results(
+    results: Iterable[FrameResult], writer: AnnotatedWriter | None = None, total: int | None = None
+) -> list[FrameResult]:
+    """All of ``results`` as a list, with a progress bar (hidden for a single frame); each result is saved by
+    ``writer`` (then its image dropped, so a long video's frames are not all held in memory). Closes ``writer``."""
+    from tqdm import tqdm
+
+    frames = []
+    bar = tqdm(total=total, unit="frame", desc="predict", disable=total is not None and total <= 1)
+    try:
+        for fr in results:
+            if writer:
+                writer.write(fr)
+                fr.image = None
+            frames.append(fr)
+            bar.update(1)
+    finally:
+        bar.close()
+        if writer:
+            writer.close()
+    return frames
+
+
+def group_by_stream(frames: Iterable[FrameResult]) -> dict[str, list[FrameResult]]:
+    """Video/webcam frames by ``stream`` (sorted by name, frames in order); stills are left out."""
+    groups: dict[str, list[FrameResult]] = {}
+    for fr in frames:
+        if fr.stream is not None:
+            groups.setdefault(fr.stream, []).append(fr)
+    return dict(sorted(groups.items()))
+
+
+def report_streams(frames: list[FrameResult], labels: list[str], save: str | os.PathLike | None = None) -> list[str]:
+    """Per stream: one line per track (frames, time span, dominant label) and, with ``save``, its timeline PNG
+    saved there (needs matplotlib; a note says so when it is missing). Returns the lines to show."""
+    from ferkit.extras import install_hint, is_installed
+    from ferkit.inference.timeline import save_timeline
+
+    lines = []
+    for stream, group in group_by_stream(frames).items():
+        for tid, t in sorted(summarize_tracks(group).items()):
+            lines.append(
+                f"{stream} face #{tid}: {t['frames']} frames, {t['start']:.2f}-{t['end']:.2f} s, mostly {t['label']}"
+            )
+        if save and not is_installed("matplotlib"):
+            lines.append(f"no timeline PNG for {stream}: it needs matplotlib (`{install_hint('matplotlib')}`)")
+        elif save:
+            png = save_timeline(group, Path(save) / f"{Path(stream.replace(':', '_')).stem}_timeline.png", labels)
+            if png:
+                lines.append(f"wrote {png}")
+    return lines
+
+
+def format_summary(frames: list[FrameResult], model_info: dict) -> list[str]:
+    """The closing lines: counts of frames, faces, frames without a face and unreadable inputs (each listed)."""
+    bad = [f for f in frames if f.error]
+    no_face = sum(1 for f in frames if not f.error and not f.faces)
+    n_faces = sum(len(f.faces) for f in frames)
+    lines = [
+        f"{len(frames)} frame(s), {n_faces} face(s); no face in {no_face}; unreadable: {len(bad)}"
+        f" [model {model_info['arch']}, backend {model_info['backend']}, detector {model_info['detector']}]"
+    ]
+    return lines + [f"  unreadable: {f.source}: {f.error}" for f in bad]

@@ -172,9 +172,8 @@ class EmotionRecognizer:
                 )
             )
         size = (frame.image.shape[1], frame.image.shape[0]) if frame.image is not None else None
-        return FrameResult(
-            frame.source, frame.index, frame.timestamp, size, faces, frame.error, frame.image if keep_images else None
-        )
+        rest = (frame.error, frame.image if keep_images else None, frame.kind, frame.stream, frame.fps)
+        return FrameResult(frame.source, frame.index, frame.timestamp, size, faces, *rest)
 
     # -- explanations -------------------------------------------------------------------------------------------
     @property

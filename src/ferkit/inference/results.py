@@ -65,22 +65,37 @@ class FaceResult:
 @dataclass
 class FrameResult:
     """One frame: where it came from (``source``, ``frame_index``, ``timestamp`` seconds or None), its
-    ``image_size`` (w, h), the faces found, and ``error`` (unreadable file) instead of faces."""
+    ``frame_size`` (w, h) in pixels, the faces found, and ``error`` (unreadable file) instead of faces.
+
+    ``kind`` is "image", "video", "webcam" or "array"; ``stream`` names the video/webcam the frame belongs to (None
+    for stills; tracks are per stream); ``fps`` is the stream's declared frame rate (None for stills or unknown).
+    """
 
     source: str
     frame_index: int = 0
     timestamp: float | None = None
-    image_size: tuple[int, int] | None = None
+    frame_size: tuple[int, int] | None = None
     faces: list[FaceResult] = field(default_factory=list)
     error: str | None = None
     image: np.ndarray | None = field(default=None, repr=False, compare=False)
+    kind: str = "image"
+    stream: str | None = None
+    fps: float | None = None
+
+    @property
+    def image_size(self) -> tuple[int, int] | None:
+        """Deprecated alias of ``frame_size`` (``image_size`` elsewhere means the model's input side)."""
+        return self.frame_size
 
     def to_dict(self) -> dict:
         return {
             "source": self.source,
+            "kind": self.kind,
+            "stream": self.stream,
             "frame_index": self.frame_index,
             "timestamp": self.timestamp,
-            "image_size": list(self.image_size) if self.image_size else None,
+            "fps": self.fps,
+            "frame_size": list(self.frame_size) if self.frame_size else None,
             "error": self.error,
             "faces": [f.to_dict() for f in self.faces],
         }
@@ -96,7 +111,7 @@ class FrameResult:
             where += f" ({self.timestamp:.2f} s)"
         if self.error:
             return f"<p><b>{where}</b>: unreadable: {html.escape(self.error)}</p>"
-        size = f", {self.image_size[0]}x{self.image_size[1]}" if self.image_size else ""
+        size = f", {self.frame_size[0]}x{self.frame_size[1]}" if self.frame_size else ""
         rows = "".join(
             f"<tr><td>{i if face.track_id is None else f'#{face.track_id}'}</td><td>{', '.join(map(str, face.box))}"
             f"</td><td>{html.escape(face.label)}</td><td>{face.score:.2f}</td>"

@@ -25,6 +25,7 @@ VIDEO_EXTS = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", 
 MIN_SIDE = 8
 MAX_ASPECT = 50
 COLORS = ("rgb", "bgr")  # channel order of array inputs; files, videos and PIL images are always decoded to RGB
+FRAME_KINDS = ("image", "video", "webcam", "array")  # Frame.kind / FrameResult.kind
 IMAGE_ERRORS = ("not_an_image", "unsupported_format", "too_many_pixels", "too_small", "corrupt_image")
 
 
@@ -44,6 +45,8 @@ class Frame:
 
     ``stream`` names the video/webcam a frame belongs to (None for stills): tracking and smoothing run per stream.
     ``live`` marks webcam frames, which are classified one at a time so results never lag.
+    ``fps`` is the video/webcam's declared frame rate (None for stills or when unknown); ``kind`` is one of
+    ``FRAME_KINDS``: what the frame came from, so callers never guess it from names or timestamps.
     """
 
     image: np.ndarray | None
@@ -53,6 +56,8 @@ class Frame:
     stream: str | None = None
     live: bool = False
     error: str | None = None
+    fps: float | None = None
+    kind: str = "image"
 
 
 def check_color(color: str) -> str:
@@ -187,7 +192,8 @@ def _iter_file(path: Path, in_collection: bool, limit: int | None) -> Iterator[F
         if not in_collection:
             raise
         log.warning("skipping %s: %s", path, err)
-        yield Frame(None, str(path), error=str(err))
+        kind = "video" if path.suffix.lower() in VIDEO_EXTS else "image"
+        yield Frame(None, str(path), error=str(err), kind=kind)
 
 
 def iter_frames(source, limit: int | None = None, color: str = "rgb", _in_collection: bool = False) -> Iterator[Frame]:
@@ -216,9 +222,9 @@ def iter_frames(source, limit: int | None = None, color: str = "rgb", _in_collec
             if not _in_collection:
                 raise
             log.warning("skipping an array: %s", err)
-            yield Frame(None, "<array>", error=str(err))
+            yield Frame(None, "<array>", error=str(err), kind="array")
             return
-        yield Frame(image, "<array>")
+        yield Frame(image, "<array>", kind="array")
     elif _is_webcam(source):
         yield from iter_webcam(int(source), limit)
     elif isinstance(source, (str, os.PathLike)):

@@ -8,6 +8,13 @@ from dataclasses import dataclass
 import numpy as np
 
 DEFAULT_ALPHA = 0.3  # EMA weight of the newest frame: ~6 frames of memory, 0.2 s at 30 fps
+DEFAULT_IOU_MATCH = 0.3  # a face continues a track when their boxes overlap at least this much
+DEFAULT_MAX_MISSED = 15  # frames a track survives unseen (a face turned away, a missed detection)
+
+
+def smoothing_constants() -> dict:
+    """The tracking constants as published by ``GET /v1/models``, so the web page smooths as Python does."""
+    return {"ema_weight": DEFAULT_ALPHA, "iou_match": DEFAULT_IOU_MATCH, "max_missed": DEFAULT_MAX_MISSED}
 
 
 def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -53,7 +60,12 @@ class FaceTracker:
     for more than ``max_missed`` frames is dropped.
     """
 
-    def __init__(self, alpha: float | None = DEFAULT_ALPHA, iou_threshold: float = 0.3, max_missed: int = 15) -> None:
+    def __init__(
+        self,
+        alpha: float | None = DEFAULT_ALPHA,
+        iou_threshold: float = DEFAULT_IOU_MATCH,
+        max_missed: int = DEFAULT_MAX_MISSED,
+    ) -> None:
         self.alpha, self.iou_threshold, self.max_missed = alpha, iou_threshold, max_missed
         self._tracks: list[_Track] = []
         self._next_id = 1

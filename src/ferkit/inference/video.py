@@ -18,7 +18,7 @@ def _iter_capture(cap, name: str, live: bool, limit: int | None) -> Iterator[Fra
 
     from ferkit.inference.sources import Frame
 
-    fps = cap.get(cv2.CAP_PROP_FPS) or 0.0
+    fps = float(cap.get(cv2.CAP_PROP_FPS) or 0.0)
     index = 0
     try:
         while limit is None or index < limit:
@@ -27,7 +27,9 @@ def _iter_capture(cap, name: str, live: bool, limit: int | None) -> Iterator[Fra
                 break
             # Frame index / fps is exact for constant-rate files; POS_MSEC is the fallback for odd containers.
             ts = index / fps if fps > 0 else cap.get(cv2.CAP_PROP_POS_MSEC) / 1000.0
-            yield Frame(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), name, index, float(ts), stream=name, live=live)
+            rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+            kind = "webcam" if live else "video"
+            yield Frame(rgb, name, index, float(ts), stream=name, live=live, fps=fps or None, kind=kind)
             index += 1
     finally:
         cap.release()

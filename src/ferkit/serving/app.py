@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from ferkit.inference.explain import METHODS
+from ferkit.inference.tracking import smoothing_constants
 from ferkit.serving.config import ServerConfig
 from ferkit.serving.errors import ServingError, error_responses
 from ferkit.serving.images import check_content_type, check_size, decode_image
@@ -228,11 +229,12 @@ def create_app(recognizers: dict[str, Any], config: ServerConfig | None = None):
 
     @app.get("/v1/models", tags=["models"], responses=error_responses(500))
     async def models() -> dict:
-        """The served models (the first is the default), their labels and input sizes, and whether each can
-        ``explain`` (attention maps)."""
+        """The served models (the first is the default), their labels and input sizes, whether each can
+        ``explain`` (attention maps), and the webcam ``smoothing`` constants (ferkit.inference.tracking's)."""
         return {
             "default": default_name,
             "explain_methods": list(EXPLAIN_METHODS),
+            "smoothing": smoothing_constants(),
             "models": [_model_entry(n, r, n == default_name) for n, r in recognizers.items()],
         }
 
@@ -255,7 +257,8 @@ def create_app(recognizers: dict[str, Any], config: ServerConfig | None = None):
         return {
             "model": name,
             "labels": list(rec.labels),
-            "image_size": list(frame.image_size),
+            "frame_size": list(frame.frame_size),
+            "image_size": list(frame.frame_size),  # deprecated alias of frame_size, kept for one release
             "faces": [f.to_dict(precision=None, top_k=top_k) for f in frame.faces],
             "timings_ms": {
                 "queue": queue_s * 1e3,
@@ -284,11 +287,12 @@ def create_app(recognizers: dict[str, Any], config: ServerConfig | None = None):
             )
         name, rec = get_recognizer(model)
         data = await read_upload(file)
-        (faces, image_size), queue_s = await pool.run(_explain_job, rec, data, config.max_pixels, method)
+        (faces, frame_size), queue_s = await pool.run(_explain_job, rec, data, config.max_pixels, method)
         return {
             "model": name,
             "method": method,
-            "image_size": list(image_size),
+            "frame_size": list(frame_size),
+            "image_size": list(frame_size),  # deprecated alias of frame_size, kept for one release
             "faces": [_explained_face(f, method) for f in faces],
             "timings_ms": {"queue": queue_s * 1e3, "total": (time.perf_counter() - t0) * 1e3},
         }

@@ -36,6 +36,7 @@ async function callApi(path, form) {
 async function loadModels() {
   const resp = await fetch("/v1/models");
   const body = await resp.json();
+  smoothing = body.smoothing;  // webcam tracking constants: ferkit.inference.tracking's, never the page's own
   const select = $("model");
   select.innerHTML = "";
   modelInfo = {};
@@ -223,40 +224,46 @@ function setupPhoto() {
 }
 
 // ---- webcam mode: frames to /v1/predict ~4 fps, probabilities smoothed per tracked box -------------
+// Matching and smoothing follow ferkit.inference.tracking.FaceTracker with the constants GET /v1/models publishes
+// ("smoothing": ema_weight, iou_match, max_missed), so the page never keeps numbers of its own.
 const CAM_INTERVAL_MS = 250;
-const EMA_ALPHA = 0.4;        // weight of the newest frame in the running average
-const TRACK_TTL_MS = 1000;    // forget a face not seen for this long
+let smoothing = null;  // set by loadModels
 let stream = null, camTimer = null, tracks = [], nextTrackId = 1, inFlight = false;
 
 function iou(a, b) {
   const ix = Math.max(0, Math.min(a[2], b[2]) - Math.max(a[0], b[0]));
   const iy = Math.max(0, Math.min(a[3], b[3]) - Math.max(a[1], b[1]));
   const inter = ix * iy;
-  const area = (r) => (r[2] - r[0]) * (r[3] - r[1]);
-  return inter / (area(a) + area(b) - inter || 1);
+  const area = (r) => Math.max(0, r[2] - r[0]) * Math.max(0, r[3] - r[1]);
+  return inter / Math.max(area(a) + area(b) - inter, 1e-9);
 }
 
-function updateTracks(faces, now) {
-  const used = new Set();
-  for (const f of faces) {
-    let best = null, bestIou = 0.3;
-    for (const t of tracks) {
-      const v = iou(t.box, f.box);
-      if (!used.has(t) && v > bestIou) { best = t; bestIou = v; }
-    }
-    if (best) {
-      for (const k of Object.keys(f.probs)) best.probs[k] = EMA_ALPHA * f.probs[k] + (1 - EMA_ALPHA) * (best.probs[k] || 0);
-      best.box = f.box;
-      best.seen = now;
-      used.add(best);
-    } else {
-      const t = { id: nextTrackId++, box: f.box, probs: { ...f.probs }, seen: now };
-      tracks.push(t);
-      used.add(t);
-    }
+function updateTracks(faces) {
+  const { ema_weight: alpha, iou_match: minIou, max_missed: maxMissed } = smoothing;
+  // Greedy, best pairs first, as FaceTracker.update does.
+  const pairs = [];
+  faces.forEach((f, i) => tracks.forEach((t, j) => pairs.push([iou(f.box, t.box), i, j])));
+  pairs.sort((a, b) => b[0] - a[0]);
+  const faceTrack = new Map(), usedTracks = new Set();
+  for (const [v, i, j] of pairs) {
+    if (v < minIou) break;
+    if (faceTrack.has(i) || usedTracks.has(j)) continue;
+    const t = tracks[j], f = faces[i];
+    for (const k of Object.keys(f.probs)) t.probs[k] = alpha * f.probs[k] + (1 - alpha) * (t.probs[k] || 0);
+    t.box = f.box;
+    t.missed = 0;
+    faceTrack.set(i, t);
+    usedTracks.add(j);
   }
-  tracks = tracks.filter((t) => now - t.seen < TRACK_TTL_MS);
+  tracks.forEach((t, j) => { if (!usedTracks.has(j)) t.missed += 1; });
+  tracks = tracks.filter((t) => t.missed <= maxMissed);
+  faces.forEach((f, i) => {
+    if (!faceTrack.has(i)) tracks.push({ id: nextTrackId++, box: f.box, probs: { ...f.probs }, missed: 0 });
+  });
 }
+
+// Faces in the latest frame; unseen tracks stay alive (to keep their id) but are not drawn, as in ferkit predict.
+const visibleTracks = () => tracks.filter((t) => t.missed === 0);
 
 function drawCam() {
   if (!stream) return;
@@ -264,7 +271,7 @@ function drawCam() {
   if (video.videoWidth) {
     if (canvas.width !== video.videoWidth) { canvas.width = video.videoWidth; canvas.height = video.videoHeight; }
     ctx.drawImage(video, 0, 0);
-    for (const t of tracks) {
+    for (const t of visibleTracks()) {
       const [lab, p] = Object.entries(t.probs).sort((a, b) => b[1] - a[1])[0];
       drawBox(ctx, t.box, "#" + t.id + " " + lab + " " + pct(p), color(lab));
     }
@@ -275,7 +282,7 @@ function drawCam() {
 function renderCamFaces() {
   const list = $("cam-faces");
   list.innerHTML = "";
-  tracks.forEach((t) => {
+  visibleTracks().forEach((t) => {
     const [lab] = Object.entries(t.probs).sort((a, b) => b[1] - a[1])[0];
     list.appendChild(faceCard(t.id - 1, { label: lab }, t.probs));
   });
@@ -283,7 +290,7 @@ function renderCamFaces() {
 
 async function sendFrame() {
   const video = $("video");
-  if (inFlight || !video.videoWidth) return;
+  if (inFlight || !video.videoWidth || !smoothing) return;  // smoothing: GET /v1/models not answered yet
   inFlight = true;
   const grab = document.createElement("canvas");
   grab.width = video.videoWidth;
@@ -293,13 +300,13 @@ async function sendFrame() {
   try {
     const result = await callApi("/v1/predict", faceForm(blob, "frame.jpg"));
     if (!stream) return;  // the camera was stopped while this frame was out: keep "camera off"
-    updateTracks(result.faces, performance.now());
+    updateTracks(result.faces);
     $("cam-status").textContent = (result.faces.length ? result.faces.length + " face(s)" : "no face in view") +
       ", " + result.timings_ms.total.toFixed(0) + " ms";
     showError("");
   } catch (err) {
     if (!stream) return;
-    updateTracks([], performance.now());
+    updateTracks([]);
     showError(err.message);
   } finally {
     inFlight = false;
