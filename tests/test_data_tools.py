@@ -242,3 +242,91 @@ def test_cli_inspect_and_split(folders, tmp_path, capsys):
     assert doc["counts"] == {"val": 14, "test": 14} and doc["seed"] == 0
     assert main(["data", "inspect", str(tmp_path / "nothing")]) == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+def _write_split(data: Path, out: Path, split: str = "test", into: str = "val:0.5,test:0.5") -> None:
+    from ferkit.cli import main
+
+    assert main(["data", "split", str(data), "--split", split, "--into", into, "--out", str(out)]) == 0
+
+
+def test_split_file_is_portable_across_cwd_and_dataset_moves(tmp_path, monkeypatch, capsys):
+    """Written from one cwd with a relative dataset path, used from another cwd with the dataset moved: train (a
+    1-epoch tiny run) and evaluate both take their parts from it."""
+    from ferkit.cli import main
+    from ferkit.config import load_config
+    from ferkit.training import fit
+    from ferkit.training.data import load_splits
+
+    (tmp_path / "a").mkdir()
+    _class_folders(tmp_path / "a" / "ds", {c: 4 for c in EMOTIONS})
+    monkeypatch.chdir(tmp_path / "a")
+    _write_split(Path("ds"), Path("splits/s.json"))
+    doc = json.loads((tmp_path / "a" / "splits" / "s.json").read_text())
+    assert doc["version"] == 2 and doc["format"] == "class_folders" and doc["split"] == "test"
+    assert all(not os.path.isabs(p) and p.startswith("test/") for p in doc["parts"]["val"])
+    expected = {n: [Path(p).name for p in ids] for n, ids in doc["parts"].items()}
+
+    shutil.move(tmp_path / "a" / "ds", tmp_path / "moved")
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    split_file = str(tmp_path / "a" / "splits" / "s.json")
+    parts = apply_split_file(load_dataset(tmp_path / "moved", "test"), split_file)
+    assert {n: [Path(s).name for s in d.source_ids] for n, d in parts.items()} == expected
+
+    cfg = load_config(
+        None,
+        [
+            f"data.path={tmp_path / 'moved'}",
+            f"data.split_file={split_file}",
+            "data.cache=false",
+            "data.image_size=32",
+            "data.channels=1",
+            "data.max_per_class=2",
+            "data.batch_size=7",
+            "data.augment=none",
+            "model.name=simple_cnn",
+            "stages.0.epochs=1",
+            "threads=1",
+            f"out_dir={tmp_path / 'runs'}",
+            "name=run",
+            "channels_last=false",
+        ],
+    )
+    splits = load_splits(cfg.data)
+    assert [Path(s).name for s in splits["val"].source_ids] == expected["val"] and len(splits["test"]) == 14
+    run = fit(cfg, progress=False)
+    assert run.run_dir.is_dir()
+    with pytest.raises(ValueError, match="cannot be combined"):
+        load_config(None, [f"data.split_file={split_file}", "data.val_from={split: test}"])
+
+    code = main(
+        ["evaluate", "--model", str(run.run_dir / "best"), "--data", str(tmp_path / "moved"), "--out", "rep"]
+        + ["--split-file", split_file, "--split", "val", "--no-cache", "--device", "cpu"]
+    )
+    assert code == 0
+    rep = json.loads(Path("rep/report.json").read_text())
+    assert rep["n"] == 14 and rep["extra"]["split"] == "val" and rep["extra"]["split_file"] == split_file
+    capsys.readouterr()
+
+
+def test_split_file_old_format_and_missing_paths(tmp_path, monkeypatch):
+    root = _class_folders(tmp_path / "ds", {"happy": 4, "sad": 4}, splits=("test",))
+    ds = load_dataset(root, "test")
+    # The old format (absolute or cwd-relative ids, no version) is still read when its paths resolve.
+    monkeypatch.chdir(tmp_path)
+    ids = [os.path.relpath(s) for s in ds.source_ids]
+    old = tmp_path / "old.json"
+    old.write_text(
+        json.dumps({"split": "test", "parts": {"val": ids[:3], "test": [os.path.abspath(s) for s in ids[3:]]}})
+    )
+    assert [len(p) for p in apply_split_file(ds, old).values()] == [3, 5]
+
+    path = save_split_file(split_dataset(ds, "val:0.5,test:0.5"), tmp_path / "s.json", split="test")
+    gone = Path(ds.source_ids[0])
+    gone.unlink()
+    with pytest.raises(ValueError, match="s.json") as err:
+        apply_split_file(load_dataset(root, "test"), path)
+    assert str(gone) in str(err.value) and "does not exist" in str(err.value)
+    with pytest.raises(FileNotFoundError, match="nothing.json"):
+        apply_split_file(ds, tmp_path / "nothing.json")

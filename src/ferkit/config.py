@@ -49,6 +49,7 @@ class DataConfig:
     val_split: str | None = None  # a split of its own; else val_from, else val_fraction of train
     test_split: str | None = "test"
     val_from: SplitFromConfig | None = None
+    split_file: str | None = None  # `ferkit data split` file: its train/val/test parts replace those splits
     val_fraction: float = 0.0
     image_size: int | None = None  # None: the model's default
     channels: int | None = None  # None: the model's default (1 gray, 3 RGB)
@@ -172,6 +173,8 @@ def validate(cfg: TrainConfig) -> TrainConfig:
         raise ValueError(f"loss.label_smoothing={cfg.loss.label_smoothing} must be in [0, 1).")
     if cfg.data.channels not in (None, 1, 3):
         raise ValueError(f"data.channels={cfg.data.channels} must be 1 (gray) or 3 (RGB).")
+    if cfg.data.split_file is not None and (not cfg.data.split_file or cfg.data.val_from is not None):
+        raise ValueError("data.split_file must be a path, and cannot be combined with data.val_from; keep one.")
     if not 0 <= cfg.data.val_fraction < 1:
         raise ValueError(f"data.val_fraction={cfg.data.val_fraction} must be in [0, 1).")
     for i, src in enumerate(cfg.data.extra_train):

@@ -28,7 +28,9 @@ def add_parser(subparsers) -> None:
     spl.add_argument("--into", default="val:0.5,test:0.5", help="NAME:FRACTION,... summing to 1")
     spl.add_argument("--seed", type=int, default=0)
     spl.add_argument("--dedupe", action="store_true", help="keep one copy of exact duplicates first")
-    spl.add_argument("--out", required=True, help="split file to write (JSON of source ids per part)")
+    spl.add_argument(
+        "--out", required=True, help="split file to write (JSON: image paths per part, relative to the dataset root)"
+    )
     spl.set_defaults(func=_split)
 
 

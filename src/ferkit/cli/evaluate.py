@@ -21,6 +21,11 @@ def add_parser(subparsers) -> None:
         "--split", default=None, help="split to evaluate (default: test when the dataset has one, else its only split)"
     )
     parser.add_argument(
+        "--split-file",
+        default=None,
+        help="a `ferkit data split` file: evaluate its part named by --split (default test)",
+    )
+    parser.add_argument(
         "--format", default="auto", choices=("auto", *FORMATS), help="dataset layout (default: detected)"
     )
     parser.add_argument("--out", default=None, help="report folder (default outputs/evaluate/<model>-<split>/)")
@@ -78,6 +83,7 @@ def _evaluate(args: argparse.Namespace) -> int:
         label_mode=args.label_mode,
         backend=args.backend,
         detect_faces=args.detect_faces,
+        split_file=args.split_file,
         **detector_kwargs(args),
     )
     name = "default" if args.model == "default" else Path(args.model).resolve().name

@@ -8,7 +8,14 @@ from __future__ import annotations
 
 from ferkit.data.dataset import FERDataset, hard_labels
 from ferkit.data.formats import FORMATS, detect_format, list_splits, load_dataset
-from ferkit.data.split import apply_split_file, dedupe, drop_unreadable, save_split_file, split_dataset
+from ferkit.data.split import (
+    apply_split_file,
+    dedupe,
+    drop_unreadable,
+    load_split_file,
+    save_split_file,
+    split_dataset,
+)
 
 __all__ = [
     "FORMATS",
@@ -19,6 +26,7 @@ __all__ = [
     "drop_unreadable",
     "hard_labels",
     "list_splits",
+    "load_split_file",
     "load_dataset",
     "save_split_file",
     "split_dataset",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from pathlib import Path
 
 import numpy as np
@@ -72,33 +73,101 @@ def split_dataset(dataset: FERDataset, fractions: dict[str, float] | str, seed: 
     return {name: dataset.subset(ix, split=name) for name, ix in idx.items()}
 
 
+SPLIT_FILE_VERSION = 2
+
+
+def _rel_id(source_id: str, root: str) -> str | None:
+    """``source_id`` relative to the dataset ``root`` ('/'-separated; ``"#12"`` for row 12 of a CSV root), or None
+    when it lies outside the root."""
+    if not root:
+        return None
+    sid, top = os.path.abspath(source_id), os.path.abspath(root)
+    if sid == top or not sid.startswith(top) or sid[len(top)] not in (os.sep, "#"):
+        return None
+    return sid[len(top) :].lstrip(os.sep).replace(os.sep, "/")
+
+
+def _portable_id(source_id: str, root: str) -> str:
+    rel = _rel_id(source_id, root)
+    return os.path.abspath(source_id) if rel is None else rel
+
+
 def save_split_file(parts: dict[str, FERDataset], path: str | Path, **meta) -> Path:
-    """Write ``{"parts": {name: [source_id, ...]}, ...meta}`` as JSON; returns the path."""
+    """Write ``{"version": 2, "root", "format", ..., "parts": {name: [path, ...]}}`` as JSON; returns the path.
+
+    Paths are stored relative to the dataset root (absolute only for images outside it); ``root`` and ``format``
+    record the dataset as it was when written, for information: a split file is resolved against the dataset
+    given when it is used (``apply_split_file``), so it works from any working directory and on another machine.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    first = next(iter(parts.values()), None)
+    root = str(meta.pop("root", None) or (first.root if first is not None else ""))
     doc = {
+        "version": SPLIT_FILE_VERSION,
+        "root": os.path.abspath(root) if root else "",
+        "format": first.format if first is not None else "",
         **meta,
         "counts": {n: len(d) for n, d in parts.items()},
-        "parts": {n: d.source_ids for n, d in parts.items()},
+        "parts": {n: [_portable_id(s, root) for s in d.source_ids] for n, d in parts.items()},
     }
     path.write_text(json.dumps(doc, indent=1))
     return path
 
 
+def read_split_file(path: str | Path) -> dict:
+    """The JSON of a split file; clear errors for a missing or malformed file."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"Split file {str(path)!r} does not exist; make one with `ferkit data split`.")
+    try:
+        doc = json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"Split file {path} is not valid JSON: {exc}") from exc
+    if not isinstance(doc, dict) or not isinstance(doc.get("parts"), dict):
+        raise ValueError(f"Split file {path} has no 'parts' mapping; make one with `ferkit data split`.")
+    return doc
+
+
 def apply_split_file(dataset: FERDataset, path: str | Path) -> dict[str, FERDataset]:
-    """The parts a split file names, taken from ``dataset``; ValueError when ids are not in it."""
-    doc = json.loads(Path(path).read_text())
-    pos = {sid: i for i, sid in enumerate(dataset.source_ids)}
+    """The parts a split file names, taken from ``dataset``: its paths are resolved against ``dataset.root``
+    (older files with absolute or cwd-relative paths are read when those still resolve). ValueError naming the
+    file and the first path not in ``dataset``."""
+    doc = read_split_file(path)
+    relative = doc.get("version", 1) >= 2
+    by_rel = {_rel_id(s, dataset.root): i for i, s in enumerate(dataset.source_ids)} if relative else {}
+    by_abs = {os.path.abspath(s): i for i, s in enumerate(dataset.source_ids)}
     out = {}
     for name, ids in doc["parts"].items():
-        missing = [s for s in ids if s not in pos]
+        pos, missing = [], []
+        for s in ids:
+            i = by_rel.get(s) if relative and not os.path.isabs(s) else by_abs.get(os.path.abspath(s))
+            if i is None:
+                missing.append(s)
+            else:
+                pos.append(i)
         if missing:
+            first = os.path.join(dataset.root, missing[0]) if relative and not os.path.isabs(missing[0]) else missing[0]
+            gone = "does not exist" if not os.path.exists(first.split("#")[0]) else "is not in the dataset"
             raise ValueError(
-                f"Split file {path} names {len(missing)} images not in {dataset!r} "
-                f"(first: {missing[0]!r}); was it made from this dataset and split?"
+                f"Split file {path}: {len(missing)} of its {name!r} images are not in {dataset!r} "
+                f"(first: {first!r}, which {gone}); was it made from this dataset and split?"
             )
-        out[name] = dataset.subset([pos[s] for s in ids], split=name)
+        out[name] = dataset.subset(pos, split=name)
     return out
+
+
+def load_split_file(
+    path: str | Path, data: str | Path, format: str = "auto", split: str | None = None, **load_kwargs
+) -> dict[str, FERDataset]:
+    """Read the split the file divided (its ``split``, else ``split``) of the dataset at ``data`` and apply the file."""
+    from ferkit.data.formats import load_dataset
+
+    doc = read_split_file(path)
+    source = doc.get("split") or split
+    if not source:
+        raise ValueError(f"Split file {path} does not say which split it divides; pass the split.")
+    return apply_split_file(load_dataset(data, source, format, **load_kwargs), path)
 
 
 def duplicate_groups(md5s: list[str | None]) -> list[list[int]]:

@@ -79,6 +79,7 @@ def evaluate_checkpoint(
     min_face: int | None = None,
     det_size: int | None = None,
     progress: bool = True,
+    split_file=None,
 ):
     """``model`` on ``split`` of the dataset at ``data`` -> an ``EvalReport`` (saved to ``out`` when given).
 
@@ -93,6 +94,7 @@ def evaluate_checkpoint(
     and, for torch models, params and FLOPs. With ``detect_faces`` (``detector``, ``det_threshold``, ``min_face``,
     ``det_size`` as in ``EmotionRecognizer``) images without a face are predicted as an extra ``no_face`` class: they
     count as wrong and show in the confusion matrix, but macro averages cover the model's classes only.
+    ``split_file`` (``ferkit data split``): evaluate its part named ``split`` (default ``test``) instead.
     ``latency``: CPU batch-1 latency (``ferkit.inference.latency``: warm-up, median of 50 runs, threads stated).
     """
     from ferkit.data.formats import default_split
@@ -110,7 +112,7 @@ def evaluate_checkpoint(
     model = None if model is None or str(model) == "default" else model
     backend = _pick_backend(model, backend)
     device = _resolve_device(device, backend)
-    split = split or default_split(data, format)
+    split = split or ("test" if split_file else default_split(data, format))
     if detect_faces:
         from ferkit.inference.recognizer import EmotionRecognizer
 
@@ -124,8 +126,10 @@ def evaluate_checkpoint(
         clf, meta, path = load_classifier(model, backend, device)
     labels = list(meta["labels"])
     size, chans = int(meta["image_size"]), int(meta["in_chans"])
-    ds = _load_split(data, split, format, labels, label_mode)
+    ds = _load_split(data, split, format, labels, label_mode, split_file)
     extra = {"checkpoint": str(path), "data": str(data), "split": split, "backend": clf.name, "label_mode": label_mode}
+    if split_file:
+        extra["split_file"] = str(split_file)
     name = f"{meta.get('arch', 'model')} on {ds.name} {split}"
     loss = None
     if detect_faces:
@@ -185,11 +189,17 @@ def evaluate_checkpoint_with_detection(
     )
 
 
-def _load_split(data, split: str, format: str, labels: list[str], label_mode: str):
-    """The split read with contempt kept when the model knows it."""
-    from ferkit.data import load_dataset
+def _load_split(data, split: str, format: str, labels: list[str], label_mode: str, split_file=None):
+    """The split (or the part ``split`` of ``split_file``) read with contempt kept when the model knows it."""
+    from ferkit.data import load_dataset, load_split_file
 
-    return load_dataset(data, split, format, include_contempt="contempt" in labels, label_mode=label_mode)
+    kw = {"include_contempt": "contempt" in labels, "label_mode": label_mode}
+    if not split_file:
+        return load_dataset(data, split, format, **kw)
+    parts = load_split_file(split_file, data, format, **kw)
+    if split not in parts:
+        raise ValueError(f"Split file {split_file} has no part {split!r}; it has {list(parts)}.")
+    return parts[split]
 
 
 def _pick_backend(model, backend: str) -> str:

@@ -6,7 +6,7 @@ import logging
 from dataclasses import dataclass
 
 from ferkit.config import DataConfig
-from ferkit.data import FERDataset, load_dataset, split_dataset
+from ferkit.data import FERDataset, load_dataset, load_split_file, split_dataset
 from ferkit.data.cache import CachedArrays, concat_arrays, decode_arrays
 from ferkit.data.loaders import build_eval_loader
 from ferkit.data.split import first_per_class
@@ -42,6 +42,7 @@ def load_splits(cfg: DataConfig, seed: int = 0) -> dict[str, FERDataset | None]:
 
     Val comes from ``val_split``, else from ``val_from`` (a stratified split of another split, whose parts named
     ``val``/``test``/``train`` replace those splits), else from ``val_fraction`` of train, else there is none.
+    ``split_file`` (from ``ferkit data split``): its parts named ``train``/``val``/``test`` replace those splits.
     """
 
     def read(split: str) -> FERDataset:
@@ -62,7 +63,15 @@ def load_splits(cfg: DataConfig, seed: int = 0) -> dict[str, FERDataset | None]:
         src = out["train"] if vf.split == cfg.train_split else read(vf.split)
         for name, part in split_dataset(src, dict(vf.fractions), vf.seed).items():
             out[name] = part
-    elif out["val"] is None and cfg.val_fraction > 0:
+    elif cfg.split_file:
+        parts = load_split_file(
+            cfg.split_file, cfg.path, cfg.format, include_contempt=cfg.include_contempt, label_mode=cfg.label_mode
+        )
+        bad = [p for p in parts if p not in out]
+        if bad:
+            raise ValueError(f"Split file {cfg.split_file} has parts {bad}; parts must be among train, val, test.")
+        out.update(parts)
+    if cfg.val_from is None and out["val"] is None and cfg.val_fraction > 0:
         parts = split_dataset(out["train"], {"train": 1 - cfg.val_fraction, "val": cfg.val_fraction}, seed)
         out["train"], out["val"] = parts["train"], parts["val"]
     if cfg.max_per_class:  # train only: val and test stay whole, so a quick run still reports on the real test set
