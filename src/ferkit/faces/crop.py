@@ -110,15 +110,18 @@ def find_crop_landmarks(image: np.ndarray) -> np.ndarray | None:
 
 
 def _crop_finder():
+    """One single-threaded finder per process (a decode pool's forked workers build their own session)."""
+    import os
+
     from ferkit.faces.blazeface import BlazeFaceDetector
 
-    global _FINDER
-    if _FINDER is None:
-        _FINDER = BlazeFaceDetector(model="short", min_face=0, threads=1)
-    return _FINDER
+    pid = os.getpid()
+    if pid not in _FINDERS:
+        _FINDERS[pid] = BlazeFaceDetector(model="short", min_face=0, threads=1)
+    return _FINDERS[pid]
 
 
-_FINDER = None
+_FINDERS: dict = {}
 
 
 def template_points(spec: CropSpec) -> np.ndarray:
