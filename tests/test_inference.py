@@ -10,6 +10,7 @@ from PIL import Image
 
 from _inference_support import compose_canvas, make_checkpoint, make_video, rafdb_faces
 from ferkit.inference import EmotionRecognizer, iter_frames
+from ferkit.inference.results import Explanation
 from ferkit.inference.tracking import FaceTracker
 
 TWO_FACES = [(40, 120, 160), (380, 100, 170)]
@@ -154,6 +155,8 @@ def test_explain_gradcam(rec, photos):
     for m in maps:
         assert m["heatmap"].shape == (48, 48) and 0 <= m["heatmap"].min() and m["heatmap"].max() <= 1
         assert m["overlay"].shape == (48, 48, 3) and m["method"] == "gradcam"
+        assert isinstance(m, Explanation) and m.heatmap_u8().dtype == np.uint8
+        assert set(m.to_dict()) == {"box", "label", "score", "method"}
     with pytest.raises(ValueError, match="CBAM"):
         rec.explain(photos / "two.jpg", method="cbam")
 

@@ -41,15 +41,9 @@ def _explain(args: argparse.Namespace) -> int:
     out.mkdir(parents=True, exist_ok=True)
     summary = []
     for i, face in enumerate(faces, 1):
-        heat = (np.clip(face["heatmap"], 0, 1) * 255).round().astype(np.uint8)
-        Image.fromarray(heat).save(out / f"face{i}_heatmap.png")
-        Image.fromarray(np.asarray(face["overlay"], dtype=np.uint8)).save(out / f"face{i}_overlay.png")
-        entry = {
-            "face": i,
-            "box": [int(v) for v in face["box"]],
-            "label": face["label"],
-            "method": face.get("method", args.method),
-        }
+        Image.fromarray(face.heatmap_u8()).save(out / f"face{i}_heatmap.png")
+        Image.fromarray(np.asarray(face.overlay, dtype=np.uint8)).save(out / f"face{i}_overlay.png")
+        entry = {"face": i, **face.to_dict()}
         summary.append(entry)
         print(f"face {i}: {entry['label']} box={entry['box']} -> {out / f'face{i}_overlay.png'}")
     (out / "explain.json").write_text(json.dumps({"image": str(args.image), "faces": summary}, indent=1) + "\n")

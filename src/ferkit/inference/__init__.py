@@ -6,7 +6,7 @@ from __future__ import annotations
 from ferkit.inference.detect import DETECTORS, Detection, create_detector, list_detectors
 from ferkit.inference.evaluate import evaluate_checkpoint, evaluate_with_detection
 from ferkit.inference.recognizer import EmotionRecognizer
-from ferkit.inference.results import FaceResult, FrameResult
+from ferkit.inference.results import Explanation, FaceResult, FrameResult
 from ferkit.inference.sources import Frame, count_frames, iter_frames
 from ferkit.inference.timeline import save_timeline
 from ferkit.inference.tracking import FaceTracker
@@ -15,6 +15,7 @@ __all__ = [
     "DETECTORS",
     "Detection",
     "EmotionRecognizer",
+    "Explanation",
     "FaceResult",
     "FaceTracker",
     "Frame",

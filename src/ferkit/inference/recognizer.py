@@ -16,7 +16,7 @@ from ferkit.faces.crop import CropSpec, crop_face, to_model_input
 from ferkit.faces.detectors import create_detector
 from ferkit.inference.backends import load_classifier, torch_checkpoint
 from ferkit.inference.prefetch import prefetch
-from ferkit.inference.results import FaceResult, FrameResult
+from ferkit.inference.results import Explanation, FaceResult, FrameResult
 from ferkit.inference.sources import Frame, is_webcam, iter_frames
 from ferkit.inference.tracking import FaceTracker, resolve_smoothing
 
@@ -209,16 +209,8 @@ class EmotionRecognizer:
         out = []
         for det, crop, heat, p in zip(dets, crops, maps, probs):
             k = int(np.argmax(p))
-            out.append(
-                {
-                    "box": tuple(int(round(v)) for v in det.box),
-                    "label": self.labels[k],
-                    "score": float(p[k]),
-                    "method": used,
-                    "heatmap": heat,
-                    "overlay": overlay_heatmap(crop, heat),
-                }
-            )
+            box = tuple(int(round(v)) for v in det.box)
+            out.append(Explanation(box, self.labels[k], float(p[k]), used, heat, overlay_heatmap(crop, heat)))
         return out
 
 

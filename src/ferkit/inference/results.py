@@ -63,6 +63,39 @@ class FaceResult:
 
 
 @dataclass
+class Explanation:
+    """Where the model looked for one face (``EmotionRecognizer.explain``): ``box``, ``label``, ``score``, the
+    ``method`` used, ``heatmap`` (S x S float in [0, 1] at the model's crop size) and ``overlay`` (the crop as RGB
+    with the map blended in). ``explanation["heatmap"]`` still works for code written when this was a dict."""
+
+    box: tuple[int, int, int, int]
+    label: str
+    score: float
+    method: str
+    heatmap: np.ndarray
+    overlay: np.ndarray
+
+    def heatmap_u8(self) -> np.ndarray:
+        """The heatmap as a gray uint8 image (0-255 = attention 0-1)."""
+        return (np.clip(self.heatmap, 0, 1) * 255).round().astype(np.uint8)
+
+    def to_dict(self) -> dict:
+        """The JSON-able part (no pixel arrays): box, label, score, method."""
+        return {
+            "box": [int(v) for v in self.box],
+            "label": self.label,
+            "score": float(self.score),
+            "method": self.method,
+        }
+
+    def __getitem__(self, key: str):
+        return getattr(self, key)
+
+    def get(self, key: str, default=None):
+        return getattr(self, key, default)
+
+
+@dataclass
 class FrameResult:
     """One frame: where it came from (``source``, ``frame_index``, ``timestamp`` seconds or None), its
     ``frame_size`` (w, h) in pixels, the faces found, and ``error`` (unreadable file) instead of faces.

@@ -81,14 +81,12 @@ def _model_entry(name: str, rec, default: bool) -> dict:
     }
 
 
-def _explained_face(face: dict, method: str) -> dict:
-    heat = np.clip(np.asarray(face["heatmap"], dtype=np.float32), 0, 1)  # HxW at face-crop size
+def _explained_face(face) -> dict:
+    """An ``Explanation`` as JSON: its fields, the maps as PNG data URLs (heatmap gray at face-crop size)."""
     return {
-        "box": [int(v) for v in face["box"]],
-        "label": face.get("label"),
-        "method": face.get("method", method),
-        "heatmap": _png_data_url((heat * 255).round().astype(np.uint8)),
-        "overlay": _png_data_url(np.asarray(face["overlay"], dtype=np.uint8)),
+        **face.to_dict(),
+        "heatmap": _png_data_url(face.heatmap_u8()),
+        "overlay": _png_data_url(np.asarray(face.overlay, dtype=np.uint8)),
     }
 
 
@@ -293,7 +291,7 @@ def create_app(recognizers: dict[str, Any], config: ServerConfig | None = None):
             "method": method,
             "frame_size": list(frame_size),
             "image_size": list(frame_size),  # deprecated alias of frame_size, kept for one release
-            "faces": [_explained_face(f, method) for f in faces],
+            "faces": [_explained_face(f) for f in faces],
             "timings_ms": {"queue": queue_s * 1e3, "total": (time.perf_counter() - t0) * 1e3},
         }
 
