@@ -1,4 +1,5 @@
-"""The REST API and web page: a thin FastAPI shim over one or more loaded EmotionRecognizers.
+"""The REST API and web page: a thin FastAPI shim over one or more loaded EmotionRecognizers. ``create_app``
+assembles it: middleware (``middleware.py``), error handlers (``handlers.py``) and the routes (``routes.py``).
 
 Endpoints: ``POST /v1/predict``, ``POST /v1/explain``, ``GET /v1/models``, ``GET /healthz``, the page at ``/``
 and OpenAPI docs at ``/docs`` (assets vendored by fastapi-offline, so everything works without a network).
@@ -6,88 +7,20 @@ Every refusal is ``{"error": {"status", "code", "message"}}`` JSON (``ErrorBody`
 without a face is a 200 with ``faces: []``, as in the CLI and the Python API.
 """
 
-import base64
-import io
 import logging
-import time
 from contextlib import asynccontextmanager
 from importlib import resources
-from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from ferkit.inference.explain import METHODS
-from ferkit.inference.tracking import smoothing_constants
 from ferkit.serving.config import ServerConfig
-from ferkit.serving.errors import ServingError, error_responses
-from ferkit.serving.images import check_content_type, check_size, decode_image
+from ferkit.serving.handlers import install_error_handlers
 from ferkit.serving.pool import InferencePool
+from ferkit.serving.routes import EXPLAIN_METHODS, build_router  # noqa: F401 (EXPLAIN_METHODS: old import path)
 
 log = logging.getLogger(__name__)
 
-EXPLAIN_METHODS = METHODS  # the one table, in ferkit.inference.explain
 # Multipart framing and the small form fields around the file.
 _FORM_OVERHEAD = 64 * 1024
-
-
-def _png_data_url(array: np.ndarray) -> str:
-    from PIL import Image
-
-    buf = io.BytesIO()
-    Image.fromarray(array).save(buf, format="PNG")
-    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
-
-
-def _read(upload) -> bytes:
-    """The upload's bytes, read on the worker thread: queued uploads wait in their spooled temp files, not in
-    memory, so memory grows with the workers, not with ``max_pending`` x upload size."""
-    upload.seek(0)
-    return upload.read()
-
-
-def _predict_job(rec, upload, max_pixels: int) -> tuple[Any, float, float]:
-    """Read + decode + recognise on a worker thread; returns (FrameResult, decode seconds, inference seconds)."""
-    t0 = time.perf_counter()
-    image = decode_image(_read(upload), max_pixels)
-    t1 = time.perf_counter()
-    frame = rec.predict(image)[0]
-    return frame, t1 - t0, time.perf_counter() - t1
-
-
-def _explain_job(rec, upload, max_pixels: int, method: str) -> tuple[list, tuple[int, int]]:
-    image = decode_image(_read(upload), max_pixels)
-    try:
-        return rec.explain(image, method=method), (image.shape[1], image.shape[0])
-    except (ValueError, NotImplementedError, ImportError) as err:  # method="cbam" without CBAM; torch missing
-        raise ServingError(400, "explain_unavailable", str(err)) from err
-
-
-def _model_entry(name: str, rec, default: bool) -> dict:
-    info = dict(rec.model_info)
-    return {
-        "name": name,
-        "default": default,
-        "arch": info.get("arch"),
-        "labels": list(rec.labels),
-        "image_size": info.get("image_size"),
-        "in_chans": info.get("in_chans"),
-        "backend": info.get("backend"),
-        "explain": bool(
-            getattr(rec, "can_explain", False)
-        ),  # attention maps need the torch checkpoint and torch (ferkit[train])
-        # the file/folder name only: clients need not learn server paths
-        "path": Path(str(info["path"])).name if info.get("path") else None,
-    }
-
-
-def _explained_face(face) -> dict:
-    """An ``Explanation`` as JSON: its fields, the maps as PNG data URLs (heatmap gray at face-crop size)."""
-    return {
-        **face.to_dict(),
-        "heatmap": _png_data_url(face.heatmap_u8()),
-        "overlay": _png_data_url(np.asarray(face.overlay, dtype=np.uint8)),
-    }
 
 
 def create_app(recognizers: dict[str, Any], config: ServerConfig | None = None):
@@ -96,12 +29,8 @@ def create_app(recognizers: dict[str, Any], config: ServerConfig | None = None):
     The models are loaded once by the caller (see ``load_recognizers``) and shared by every request; inference
     runs on ``config.workers`` threads with at most ``config.max_pending`` requests admitted (else 503).
     """
-    from fastapi import File, Form, Request, UploadFile
-    from fastapi.exceptions import RequestValidationError
-    from fastapi.responses import FileResponse, JSONResponse
     from fastapi.staticfiles import StaticFiles
     from fastapi_offline import FastAPIOffline
-    from starlette.exceptions import HTTPException
 
     from ferkit import __version__
     from ferkit.serving.middleware import AdmissionMiddleware, BodyLimitMiddleware, RequestGuardMiddleware
@@ -110,7 +39,6 @@ def create_app(recognizers: dict[str, Any], config: ServerConfig | None = None):
         raise ValueError("create_app needs at least one recognizer; pass {'name': EmotionRecognizer(...)}.")
     config = config or ServerConfig()
     pool = InferencePool(config.workers, config.max_pending)
-    default_name = next(iter(recognizers))
     static_dir = resources.files("ferkit.serving") / "static"
 
     @asynccontextmanager
@@ -134,165 +62,6 @@ def create_app(recognizers: dict[str, Any], config: ServerConfig | None = None):
     app.add_middleware(RequestGuardMiddleware, allowed_hosts=config.allowed_hosts)
     app.mount("/static", StaticFiles(directory=str(static_dir)), name="static")
 
-    @app.exception_handler(ServingError)
-    async def _serving_error(request: Request, exc: ServingError):
-        headers = {"Retry-After": "1"} if exc.status == 503 else None
-        return JSONResponse(exc.to_dict(), status_code=exc.status, headers=headers)
-
-    @app.exception_handler(RequestValidationError)
-    async def _validation_error(request: Request, exc: RequestValidationError):
-        ctype = request.headers.get("content-type", "")
-        if request.method == "POST" and not ctype.startswith("multipart/form-data"):
-            err = ServingError(
-                415,
-                "unsupported_media_type",
-                f"Request content type {ctype or 'none'!r} is not multipart/form-data; send the "
-                "image as a multipart 'file' field (curl -F file=@photo.jpg).",
-            )
-        else:
-            problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'][1:])}: {e['msg']}" for e in exc.errors())
-            err = ServingError(
-                422,
-                "invalid_request",
-                f"Invalid request ({problems}); send the image in a multipart field named 'file'.",
-            )
-        return JSONResponse(err.to_dict(), status_code=err.status)
-
-    @app.exception_handler(HTTPException)
-    async def _http_error(request: Request, exc: HTTPException):
-        headers = getattr(exc, "headers", None)
-        if exc.status_code == 413:
-            err = ServingError(
-                413,
-                "upload_too_large",
-                f"The request body is over the limit of {max_body} bytes "
-                f"({max_body / 2**20:.1f} MiB); send a smaller image.",
-            )
-        elif exc.status_code == 408:
-            err = ServingError(
-                408,
-                "read_timeout",
-                f"{exc.detail} The upload stalled; the server waits at most "
-                f"{config.read_timeout:g} s per chunk (--read-timeout). Retry on a steadier link.",
-            )
-            headers = {"Connection": "close"}  # the rest of the body is not read
-        else:
-            err = ServingError(exc.status_code, "http_error", f"{exc.detail} ({request.method} {request.url.path}).")
-        return JSONResponse(err.to_dict(), status_code=exc.status_code, headers=headers)
-
-    @app.exception_handler(Exception)
-    async def _internal_error(request: Request, exc: Exception):
-        # Anything unforeseen: JSON without the stack trace (uvicorn still logs it) instead of text/plain.
-        err = ServingError(
-            500,
-            "internal_error",
-            f"The server failed on {request.method} {request.url.path} "
-            f"({type(exc).__name__}); it keeps serving. Report this with the input that caused it.",
-        )
-        return JSONResponse(err.to_dict(), status_code=500)
-
-    def get_recognizer(model: str | None):
-        name = model or default_name
-        if name not in recognizers:
-            raise ServingError(
-                400,
-                "unknown_model",
-                f"Model {name!r} is not served; choose one of {list(recognizers)} (GET /v1/models).",
-            )
-        return name, recognizers[name]
-
-    async def read_upload(file: UploadFile):
-        """The upload's spooled file after type and size checks; its bytes are read by the worker (``_read``)."""
-        check_content_type(file.content_type)
-        size = file.size
-        if size is None:  # not reported by this Starlette: measure the spooled file
-            size = file.file.seek(0, 2)
-        check_size(int(size), config.max_upload_bytes)
-        return file.file
-
-    @app.get("/", include_in_schema=False)
-    async def index():
-        return FileResponse(str(static_dir / "index.html"))
-
-    @app.get("/healthz", tags=["service"], responses=error_responses(500))
-    async def healthz() -> dict:
-        """Liveness: the models are loaded; how many requests are queued or running."""
-        return {
-            "status": "ok",
-            "models": list(recognizers),
-            "pending": pool.pending,
-            "workers": pool.workers,
-            "max_pending": pool.max_pending,
-        }
-
-    @app.get("/v1/models", tags=["models"], responses=error_responses(500))
-    async def models() -> dict:
-        """The served models (the first is the default), their labels and input sizes, whether each can
-        ``explain`` (attention maps), and the webcam ``smoothing`` constants (ferkit.inference.tracking's)."""
-        return {
-            "default": default_name,
-            "explain_methods": list(EXPLAIN_METHODS),
-            "smoothing": smoothing_constants(),
-            "models": [_model_entry(n, r, n == default_name) for n, r in recognizers.items()],
-        }
-
-    upload_errors = error_responses(400, 408, 413, 415, 422, 500, 503)
-
-    @app.post("/v1/predict", tags=["predict"], responses=upload_errors)
-    async def predict(
-        file: UploadFile = File(..., description="JPEG, PNG or WebP image"),
-        model: str | None = Form(None, description="model name from GET /v1/models"),
-        top_k: int = Form(3, ge=1, le=8, description="how many top emotions to list per face"),
-    ) -> dict:
-        """Every face in the image: box, label, score, all probabilities, top-k, plus timings in ms.
-
-        An image without a detectable face is a 200 with ``faces: []``.
-        """
-        t0 = time.perf_counter()
-        name, rec = get_recognizer(model)
-        data = await read_upload(file)
-        (frame, decode_s, infer_s), queue_s = await pool.run(_predict_job, rec, data, config.max_pixels)
-        return {
-            "model": name,
-            "labels": list(rec.labels),
-            "frame_size": list(frame.frame_size),
-            "image_size": list(frame.frame_size),  # deprecated alias of frame_size, kept for one release
-            "faces": [f.to_dict(precision=None, top_k=top_k) for f in frame.faces],
-            "timings_ms": {
-                "queue": queue_s * 1e3,
-                "decode": decode_s * 1e3,
-                "inference": infer_s * 1e3,
-                "total": (time.perf_counter() - t0) * 1e3,
-            },
-        }
-
-    @app.post("/v1/explain", tags=["predict"], responses=upload_errors)
-    async def explain(
-        file: UploadFile = File(..., description="JPEG, PNG or WebP image"),
-        model: str | None = Form(None, description="model name from GET /v1/models"),
-        method: str = Form("auto", description="auto | cbam | gradcam"),
-    ) -> dict:
-        """Where the model looked, per face: CBAM spatial attention or Grad-CAM, as PNG data URLs.
-
-        ``heatmap`` is grey (0-255 = attention 0-1) at face-crop size; ``overlay`` is the crop with the map blended in.
-        An image without a detectable face is a 200 with ``faces: []``. Needs a model whose ``explain`` is true in
-        GET /v1/models (a torch checkpoint on a server with torch installed: ``pip install 'ferkit[train]'``).
-        """
-        t0 = time.perf_counter()
-        if method not in EXPLAIN_METHODS:
-            raise ServingError(
-                400, "unknown_method", f"Method {method!r} is unknown; choose one of {list(EXPLAIN_METHODS)}."
-            )
-        name, rec = get_recognizer(model)
-        data = await read_upload(file)
-        (faces, frame_size), queue_s = await pool.run(_explain_job, rec, data, config.max_pixels, method)
-        return {
-            "model": name,
-            "method": method,
-            "frame_size": list(frame_size),
-            "image_size": list(frame_size),  # deprecated alias of frame_size, kept for one release
-            "faces": [_explained_face(f) for f in faces],
-            "timings_ms": {"queue": queue_s * 1e3, "total": (time.perf_counter() - t0) * 1e3},
-        }
-
+    install_error_handlers(app, config, max_body)
+    app.include_router(build_router(recognizers, config, pool, static_dir))
     return app
