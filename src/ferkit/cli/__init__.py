@@ -31,7 +31,7 @@ VERB_MODULES: tuple[str, ...] = (
 # What each verb imports beyond the base install (ferkit.extras maps each to its `pip install 'ferkit[<extra>]'`),
 # checked before the verb runs so a long evaluation does not fail at its last step.
 VERB_NEEDS: dict[str, tuple[str, ...]] = {
-    "train": ("torch", "torchvision", "sklearn", "scipy", "matplotlib"),
+    "train": ("torch", "torchvision", "sklearn", "scipy", "matplotlib", "yaml"),
     "evaluate": ("sklearn", "matplotlib"),
     "compare": ("matplotlib",),
     "export": ("torch",),

