@@ -16,6 +16,7 @@ from collections.abc import Iterator
 import numpy as np
 
 from ferkit.inference.sources import Frame, iter_frames
+from ferkit.inference.video import iter_video_range
 
 log = logging.getLogger(__name__)
 
@@ -39,37 +40,6 @@ def get_recognizer(settings_json: str, classify_only: bool = False):
         min_face=None if classify_only else s["min_face"],
         det_size=None if classify_only else s["det_size"],
     )
-
-
-def iter_video_range(path: str, start: int = 0, stop: int | None = None, step: int = 1) -> Iterator[Frame]:
-    """Frames ``start`` <= index < ``stop`` of a video whose index is a multiple of ``step``, numbered and timed as
-    ``ferkit.inference.sources.iter_video`` numbers them. Earlier frames are grabbed (decoded, not converted) rather
-    than seeked to: OpenCV's seek lands on key frames for some codecs, which would shift every index."""
-    import cv2
-
-    cap = cv2.VideoCapture(path)
-    try:
-        if not cap.isOpened():
-            raise ValueError(f"Cannot decode video {path}: OpenCV could not open it; re-encode it (H.264 MP4).")
-        fps = cap.get(cv2.CAP_PROP_FPS) or 0.0
-        index = 0
-        while index < start and cap.grab():
-            index += 1
-        while stop is None or index < stop:
-            if index % step:
-                if not cap.grab():
-                    break
-                index += 1
-                continue
-            ok, bgr = cap.read()
-            if not ok:
-                break
-            ts = index / fps if fps > 0 else cap.get(cv2.CAP_PROP_POS_MSEC) / 1000.0
-            rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
-            yield Frame(rgb, path, index, float(ts), stream=path, fps=fps or None, kind="video")
-            index += 1
-    finally:
-        cap.release()
 
 
 def _frames(item: dict, step: int) -> Iterator[Frame]:
