@@ -52,12 +52,15 @@ class TorchBackend:
         self.module, self.meta, self.device = module.to(device).eval(), meta, torch.device(device)
         self.temperature = float(meta.get("temperature") or 1.0)
 
-    def __call__(self, batch: np.ndarray) -> np.ndarray:
+    def logits(self, batch: np.ndarray) -> np.ndarray:
+        """Raw logits N x K (no temperature)."""
         import torch
 
         with torch.inference_mode():
-            logits = self.module(torch.from_numpy(batch).to(self.device)).float().cpu().numpy()
-        return softmax(logits, self.temperature)
+            return self.module(torch.from_numpy(batch).to(self.device)).float().cpu().numpy()
+
+    def __call__(self, batch: np.ndarray) -> np.ndarray:
+        return softmax(self.logits(batch), self.temperature)
 
 
 class OnnxBackend:
@@ -78,9 +81,12 @@ class OnnxBackend:
         self.meta = meta
         self.temperature = float(meta.get("temperature") or 1.0)
 
+    def logits(self, batch: np.ndarray) -> np.ndarray:
+        """Raw logits N x K (no temperature)."""
+        return self.session.run(None, {self.input_name: batch.astype(np.float32, copy=False)})[0]
+
     def __call__(self, batch: np.ndarray) -> np.ndarray:
-        logits = self.session.run(None, {self.input_name: batch.astype(np.float32, copy=False)})[0]
-        return softmax(logits, self.temperature)
+        return softmax(self.logits(batch), self.temperature)
 
 
 def resolve_model_path(model, backend: str = "auto", device: str = "cpu") -> Path:

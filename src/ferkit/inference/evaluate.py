@@ -253,18 +253,8 @@ def _score_crops(clf, meta: dict, ds, batch_size: int, cache: bool, workers, pro
     logits = []
     for i in tqdm(range(0, len(keep), batch_size), desc="eval", unit="batch", disable=not progress):
         batch = to_model_input(np.asarray(arrays.images[keep[i : i + batch_size]]), mean, std)  # B,C,S,S
-        logits.append(_logits(clf, batch))
+        logits.append(clf.logits(batch))
     return y[keep], np.concatenate(logits).astype(np.float64)
-
-
-def _logits(clf, batch: np.ndarray) -> np.ndarray:
-    """Raw logits of a backend (its ``__call__`` returns calibrated probabilities)."""
-    if clf.name == "onnx":
-        return clf.session.run(None, {clf.input_name: batch})[0]
-    import torch
-
-    with torch.inference_mode():
-        return clf.module(torch.from_numpy(batch).to(clf.device)).float().cpu().numpy()
 
 
 def _nll(logits: np.ndarray, y: np.ndarray) -> float:
