@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ferkit.faces.types import Detection
+from ferkit.faces.types import Detection, shrink_for_detection
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets" / "detectors"
 
@@ -156,14 +156,8 @@ class BlazeFaceDetector:
 
     def __call__(self, image: np.ndarray) -> list[Detection]:
         scale = 1.0
-        if self.max_side and max(image.shape[:2]) > self.max_side:
-            import cv2
-
-            h, w = image.shape[:2]
-            scale = self.max_side / max(h, w)
-            image = cv2.resize(
-                image, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA
-            )
+        if self.max_side:
+            image, scale = shrink_for_detection(image, self.max_side)
         min_face = auto_min_face(*image.shape[:2]) if self.min_face is None else int(self.min_face * scale)
         dets = self._detect(image, min_face)
         if scale != 1.0:

@@ -216,8 +216,9 @@ def crop_face(image: np.ndarray, spec: CropSpec, det: Detection | None = None) -
     ``image``: gray or RGB uint8 frame. ``det``: a detection in it, or None when ``image`` is itself a face crop
     (dataset images, ``--detector none``).
     """
-    m, _ = crop_matrix(image, det, spec)
-    return to_channels(warp(to_rgb3(image), m, spec.size), spec.channels)
+    rgb = to_rgb3(image)  # once: the landmark search and the warp both read RGB
+    m, _ = crop_matrix(rgb, det, spec)
+    return to_channels(warp(rgb, m, spec.size), spec.channels)
 
 
 def to_model_input(crops, mean, std) -> np.ndarray:

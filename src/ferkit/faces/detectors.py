@@ -22,20 +22,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ferkit.faces.types import Detection
+from ferkit.faces.types import Detection, shrink_for_detection
 
 log = logging.getLogger(__name__)
-
-
-def _resize_for_detection(image: np.ndarray, max_side: int) -> tuple[np.ndarray, float]:
-    """Shrink so the long side is at most ``max_side`` (detection cost grows with pixels); returns (image, scale)."""
-    import cv2
-
-    h, w = image.shape[:2]
-    scale = min(1.0, max_side / max(h, w))
-    if scale < 1.0:
-        image = cv2.resize(image, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
-    return image, scale
 
 
 class HaarDetector:
@@ -59,7 +48,7 @@ class HaarDetector:
     def __call__(self, image: np.ndarray) -> list[Detection]:
         import cv2
 
-        small, scale = _resize_for_detection(image, self.max_side)
+        small, scale = shrink_for_detection(image, self.max_side)
         gray = cv2.cvtColor(small, cv2.COLOR_RGB2GRAY)  # no equalisation: it hid faces on flat backgrounds
         m = max(8, round(self.min_face * scale))
         boxes = self.cascade.detectMultiScale(gray, self.scale_factor, self.min_neighbors, minSize=(m, m))
@@ -118,7 +107,7 @@ class CenterFaceDetector:
     def __call__(self, image: np.ndarray) -> list[Detection]:
         import cv2
 
-        small, scale = _resize_for_detection(image, self.max_side)
+        small, scale = shrink_for_detection(image, self.max_side)
         h, w = small.shape[:2]
         H, W = -(-h // 32) * 32, -(-w // 32) * 32  # the network needs sides divisible by 32
         padded = np.zeros((H, W, 3), np.float32)

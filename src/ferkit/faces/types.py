@@ -31,3 +31,14 @@ def key_points(landmarks: np.ndarray | None) -> np.ndarray | None:
     if lm.shape in ((6, 2), (4, 2)):
         return lm[:4].copy()
     return None
+
+
+def shrink_for_detection(image: np.ndarray, max_side: int) -> tuple[np.ndarray, float]:
+    """Shrink so the long side is at most ``max_side`` (detection cost grows with pixels); returns (image, scale)."""
+    import cv2
+
+    h, w = image.shape[:2]
+    scale = min(1.0, max_side / max(h, w))
+    if scale < 1.0:
+        image = cv2.resize(image, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
+    return image, scale
