@@ -148,14 +148,20 @@ class WholeFrameDetector:
         return [Detection((0.0, 0.0, float(w), float(h)))]
 
 
+# Options a detector may take (None = its own default): CLI --det-threshold / --min-face / --det-size.
+DETECTOR_OPTIONS = ("threshold", "min_face", "max_side")
+
+
 @dataclass(frozen=True)
 class DetectorInfo:
-    """A registry row: how to build a detector, what it needs, and one line of help for ``--detector``."""
+    """A registry row: how to build a detector, what it needs, one line of help for ``--detector``, and which of
+    ``DETECTOR_OPTIONS`` its constructor takes (the others are ignored with a warning)."""
 
     build: Callable
     help: str
     available: Callable[[], bool] = lambda: True
     landmarks: bool = False
+    options: tuple[str, ...] = DETECTOR_OPTIONS
 
 
 def _blazeface(**kw):
@@ -174,12 +180,14 @@ DETECTORS: dict[str, DetectorInfo] = {
         lambda: centerface_path() is not None,
         landmarks=True,
     ),
-    "haar": DetectorInfo(lambda **kw: HaarDetector(**kw), "OpenCV Haar cascade, box only (landmarks searched in it)"),
-    "none": DetectorInfo(lambda **kw: WholeFrameDetector(), "inputs are already face crops"),
+    "haar": DetectorInfo(  # no score threshold
+        lambda **kw: HaarDetector(**kw),
+        "OpenCV Haar cascade, box only (landmarks searched in it)",
+        options=("min_face", "max_side"),
+    ),
+    "none": DetectorInfo(lambda: WholeFrameDetector(), "inputs are already face crops", options=()),
 }
 DEFAULT_DETECTOR = "blazeface"
-# Options every detector takes (None = the detector's own default): CLI --det-threshold / --min-face / --det-size.
-DETECTOR_OPTIONS = ("threshold", "min_face", "max_side")
 
 
 def detector_choices() -> list[str]:
@@ -208,15 +216,7 @@ def create_detector(name: str = "auto", **kwargs):
     if not info.available():
         raise RuntimeError(f"Detector {name!r} is not installed here: {info.help}.")
     opts = {k: v for k, v in kwargs.items() if v is not None}
-    if name == "none":
-        return info.build()
-    unused = sorted(set(opts) - _accepted(name))
-    if unused:
+    unused = sorted(set(opts) - set(info.options))
+    if unused and name != "none":  # "none" detects nothing: its options are moot, not misspelled
         log.warning("detector %s ignores %s", name, ", ".join(unused))
-        opts = {k: v for k, v in opts.items() if k not in unused}
-    return info.build(**opts)
-
-
-def _accepted(name: str) -> set[str]:
-    """Constructor options a detector takes (Haar has no score threshold)."""
-    return {"haar": {"min_face", "max_side"}}.get(name, set(DETECTOR_OPTIONS))
+    return info.build(**{k: v for k, v in opts.items() if k in info.options})
