@@ -17,6 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ferkit.faces.crop import to_rgb3
+
 log = logging.getLogger(__name__)
 
 IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".gif", ".ppm", ".pgm")
@@ -82,17 +84,10 @@ def to_rgb(image, color: str = "rgb") -> np.ndarray:
             f"Image arrays must be uint8 (0-255), got dtype {arr.dtype}; convert with "
             "(img * 255).astype(np.uint8) if it is in [0, 1]."
         )
-    if arr.ndim == 2:
-        arr = np.repeat(arr[:, :, None], 3, axis=2)
-    elif arr.ndim == 3 and arr.shape[2] == 1:
-        arr = np.repeat(arr, 3, axis=2)
-    elif arr.ndim == 3 and arr.shape[2] == 4:
-        arr = arr[:, :, :3]
-    if arr.ndim != 3 or arr.shape[2] != 3:
+    if not (arr.ndim == 2 or (arr.ndim == 3 and arr.shape[2] in (1, 3, 4))):
         raise ValueError(f"Image arrays must be HxW, HxWx3 (RGB) or HxWx4, got shape {arr.shape}.")
-    if color == "bgr":
-        arr = arr[:, :, ::-1]
-    return np.ascontiguousarray(arr)
+    arr = to_rgb3(arr)  # the channel rule the canonical crop uses too
+    return np.ascontiguousarray(arr[:, :, ::-1]) if color == "bgr" else arr
 
 
 def pil_to_rgb(img) -> np.ndarray:
