@@ -13,18 +13,15 @@ import hashlib
 import io
 from pathlib import Path
 
-import numpy as np
-
 from ferkit.batch.work import atomic_write_bytes
 from ferkit.inference.results import FrameResult, face_records
 from ferkit.inference.sources import Frame
-from ferkit.inference.tracking import FaceTracker
 
 
 def assemble_frames(rec, source: str, kind: str, chunks: list[dict]) -> list[FrameResult]:
     """Classified chunks of one source (any order) -> its FrameResults in frame order, tracked and smoothed per
     source as ``iter_predict`` does (images: no tracking). ``rec`` is the driver's EmotionRecognizer."""
-    tracker = FaceTracker(rec.alpha)
+    trackers: dict = {}
     stream = source if kind == "video" else None
     out = []
     for chunk in sorted(chunks, key=lambda c: c["chunk"]):
@@ -32,11 +29,8 @@ def assemble_frames(rec, source: str, kind: str, chunks: list[dict]) -> list[Fra
         for (index, ts, w, h), dets in zip(chunk["frames"], chunk["dets"]):
             p = chunk["probs"][start : start + len(dets)]
             start += len(dets)
-            ids: list[int | None] = [None] * len(dets)
-            if stream is not None and dets:
-                ids, p = tracker.update(np.array([d.box for d in dets]), p)
-            # The recogniser's own result builder, so boxes and landmarks round exactly as in `predict`.
-            fr = rec._frame_result(Frame(None, source, index, ts, stream, kind=kind), dets, p, ids, False)
+            # The recogniser's own tracking and result builder, so rows equal `predict`'s.
+            fr = rec.frame_result(Frame(None, source, index, ts, stream, kind=kind), dets, p, trackers)
             fr.frame_size = (int(w), int(h))
             out.append(fr)
     return out

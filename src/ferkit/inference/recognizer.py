@@ -145,14 +145,20 @@ class EmotionRecognizer:
         probs = self.classify([c for _, _, crops in pending for c in crops])
         start = 0
         for frame, dets, crops in pending:
-            p = probs[start : start + len(crops)]
+            yield self.frame_result(frame, dets, probs[start : start + len(crops)], trackers, keep_images)
             start += len(crops)
-            ids: list[int | None] = [None] * len(dets)
-            if frame.stream is not None and dets:
-                # Video and webcam: keep identities across frames and smooth each face's probabilities.
-                tracker = trackers.setdefault(frame.stream, FaceTracker(self.alpha))
-                ids, p = tracker.update(np.array([d.box for d in dets]), p)
-            yield self._frame_result(frame, dets, p, ids, keep_images)
+
+    def frame_result(
+        self, frame: Frame, dets, probs: np.ndarray, trackers: dict[str, FaceTracker], keep_images: bool = False
+    ) -> FrameResult:
+        """The result of one frame whose faces are classified (``probs``, one row per detection). Video and webcam
+        frames keep identities and smoothed probabilities through ``trackers`` (one ``FaceTracker`` per stream,
+        kept by the caller across frames, in frame order); ``ferkit batch`` calls this too."""
+        ids: list[int | None] = [None] * len(dets)
+        if frame.stream is not None and dets:
+            tracker = trackers.setdefault(frame.stream, FaceTracker(self.alpha))
+            ids, probs = tracker.update(np.array([d.box for d in dets]), probs)
+        return self._frame_result(frame, dets, probs, ids, keep_images)
 
     def _frame_result(self, frame: Frame, dets, probs: np.ndarray, ids, keep_images: bool) -> FrameResult:
         faces = []
