@@ -107,7 +107,8 @@ def softmax(logits, temperature: float = 1.0) -> np.ndarray:
     return e / e.sum(axis=1, keepdims=True)
 
 
-def _nll(logits: np.ndarray, y_true: np.ndarray, temperature: float) -> float:
+def nll(logits: np.ndarray, y_true: np.ndarray, temperature: float = 1.0) -> float:
+    """Mean cross-entropy of ``logits / temperature`` (N x K) against the class indices ``y_true``."""
     z = logits / temperature
     z = z - z.max(axis=1, keepdims=True)
     log_probs = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
@@ -147,7 +148,7 @@ def fit_temperature(logits, y_true) -> float:
         raise ValueError("fit_temperature needs at least one (logits, label) pair; got an empty array.")
 
     def objective(log_t: float) -> float:
-        return _nll(logits, y_true, math.exp(log_t))
+        return nll(logits, y_true, math.exp(log_t))
 
     try:
         from scipy.optimize import minimize_scalar

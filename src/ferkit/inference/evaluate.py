@@ -148,10 +148,11 @@ def evaluate_checkpoint(
         name += " (detected faces)"
     else:
         from ferkit.evaluation import calibration_extra
+        from ferkit.evaluation.calibration import nll
 
         y_true, logits = _score_crops(clf, meta, ds, batch_size, cache, workers, progress)
         probs, calibration = calibration_extra(logits, y_true, meta.get("temperature"))
-        y_pred, classes, loss = probs.argmax(1), labels, _nll(logits, y_true)
+        y_pred, classes, loss = probs.argmax(1), labels, nll(logits, y_true)
         extra.update({**calibration, **_model_extra(clf, size, chans)})
     if latency:
         from ferkit.inference.latency import measure_backend_latency
@@ -255,13 +256,6 @@ def _score_crops(clf, meta: dict, ds, batch_size: int, cache: bool, workers, pro
         batch = to_model_input(np.asarray(arrays.images[keep[i : i + batch_size]]), mean, std)  # B,C,S,S
         logits.append(clf.logits(batch))
     return y[keep], np.concatenate(logits).astype(np.float64)
-
-
-def _nll(logits: np.ndarray, y: np.ndarray) -> float:
-    """Mean cross-entropy of ``logits`` (N x K) against ``y``."""
-    z = logits - logits.max(1, keepdims=True)
-    logp = z - np.log(np.exp(z).sum(1, keepdims=True))
-    return float(-logp[np.arange(len(y)), y].mean())
 
 
 def _model_extra(clf, size: int, chans: int) -> dict:
