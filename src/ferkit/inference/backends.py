@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from ferkit.extras import MissingExtraError, is_installed, require, torch_available
+from ferkit.onnxrt import cpu_session
 
 logger = logging.getLogger(__name__)
 
@@ -69,14 +70,7 @@ class OnnxBackend:
     name = "onnx"
 
     def __init__(self, model, meta: dict, num_threads: int | None = None) -> None:
-        import onnxruntime as ort
-
-        opts = ort.SessionOptions()
-        opts.log_severity_level = 3
-        if num_threads:
-            opts.intra_op_num_threads = num_threads
-        src = str(model) if isinstance(model, (str, Path)) else model
-        self.session = ort.InferenceSession(src, opts, providers=["CPUExecutionProvider"])
+        self.session = cpu_session(model, num_threads)
         self.input_name = self.session.get_inputs()[0].name
         self.meta = meta
         self.temperature = float(meta.get("temperature") or 1.0)

@@ -1,14 +1,18 @@
-"""Read ahead: decode the next frames in a background thread while the current ones are detected and classified.
+"""Read ahead: decode the next frames in a background thread, and detect faces in them on worker threads, while the
+current ones are classified.
 
-Image decoding (Pillow, OpenCV) releases the GIL, so on two cores the decode of frame i+1 overlaps the detection of
-frame i. Not used for webcams, where reading ahead would only queue stale frames.
+Image decoding (Pillow, OpenCV) and ONNX Runtime release the GIL, so on two cores the decode of frame i+2, the
+detection of frame i+1 and the classification of frame i overlap. Not used for webcams, where reading ahead would
+only queue stale frames.
 """
 
 from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Iterable, Iterator
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 _DONE = object()
 
@@ -46,3 +50,28 @@ def prefetch(items: Iterable, depth: int = 4) -> Iterator:
             yield item
     finally:
         stop.set()
+
+
+def map_ahead(items: Iterable, fn: Callable, workers: int, depth: int = 2) -> Iterator[tuple]:
+    """Yield ``(item, fn(item))`` in the order of ``items``: items are read ahead by ``prefetch`` and ``fn`` runs on
+    ``workers`` threads, at most ``workers + depth`` items in flight (frames can be 36 MB each). ``workers`` 0:
+    ``fn`` runs here, only the reading is ahead. ``fn``'s exceptions re-raise here, at their item."""
+    source = prefetch(items, depth)
+    if workers <= 0:
+        yield from ((item, fn(item)) for item in source)
+        return
+    window: deque = deque()
+    with ThreadPoolExecutor(workers, thread_name_prefix="ferkit-detect") as pool:
+        try:
+            for item in source:
+                window.append((item, pool.submit(fn, item)))
+                if len(window) > workers:
+                    item, future = window.popleft()
+                    yield item, future.result()
+            while window:
+                item, future = window.popleft()
+                yield item, future.result()
+        finally:  # closed early: drop the queued work, let the running calls finish
+            for _, future in window:
+                future.cancel()
+            source.close()

@@ -15,10 +15,11 @@ from ferkit.extras import require, torch_available
 from ferkit.faces.crop import CropSpec, crop_face, to_model_input
 from ferkit.faces.detectors import create_detector
 from ferkit.inference.backends import load_classifier, torch_checkpoint
-from ferkit.inference.prefetch import prefetch
+from ferkit.inference.prefetch import map_ahead
 from ferkit.inference.results import Explanation, FaceResult, FrameResult
 from ferkit.inference.sources import Frame, is_webcam, iter_frames
 from ferkit.inference.tracking import FaceTracker, resolve_smoothing
+from ferkit.onnxrt import usable_cores
 
 log = logging.getLogger(__name__)
 
@@ -123,8 +124,15 @@ class EmotionRecognizer:
         pending: list[tuple[Frame, list, list]] = []
         n_faces = 0
         frames = iter_frames(source, limit, color)
-        for frame in frames if is_webcam(source) else prefetch(frames):
-            dets = [] if frame.image is None else self._detect(frame, last_dets)
+        if is_webcam(source):  # live: no read-ahead, it would only queue stale frames
+            detected = ((frame, self._detect_new(frame)) for frame in frames)
+        else:
+            detected = map_ahead(frames, self._detect_new, self._detect_workers())
+        for frame, dets in detected:
+            if dets is None:  # a frame between detections (detect_every): the stream's last faces
+                dets = last_dets.get(frame.stream, [])
+            elif frame.stream is not None:
+                last_dets[frame.stream] = dets
             crops = [self.crop(frame.image, d) for d in dets]
             pending.append((frame, dets, crops))
             n_faces += len(crops)
@@ -133,13 +141,17 @@ class EmotionRecognizer:
                 pending, n_faces = [], 0
         yield from self._flush(pending, trackers, keep_images)
 
-    def _detect(self, frame: Frame, last_dets: dict[str, list]) -> list:
+    def _detect_new(self, frame: Frame) -> list | None:
+        """The frame's detections, or None for a video frame the detector skips (``detect_every``). Runs on the
+        read-ahead workers: depends on nothing but the frame."""
         if frame.stream is not None and self.detect_every > 1 and frame.index % self.detect_every:
-            return last_dets.get(frame.stream, [])
-        dets = self.detector(frame.image)
-        if frame.stream is not None:
-            last_dets[frame.stream] = dets
-        return dets
+            return None
+        return [] if frame.image is None else self.detector(frame.image)
+
+    def _detect_workers(self) -> int:
+        """Detection threads for read-ahead: one per usable core for detectors that declare ``parallel_safe``
+        (ONNX Runtime sessions may be run from several threads), else none (detect on the calling thread)."""
+        return usable_cores() if getattr(self.detector, "parallel_safe", False) else 0
 
     def _flush(self, pending, trackers: dict[str, FaceTracker], keep_images: bool) -> Iterator[FrameResult]:
         probs = self.classify([c for _, _, crops in pending for c in crops])
