@@ -24,17 +24,18 @@ def test_prefetch_keeps_order_and_reraises():
     assert got == [1]
 
 
+def _endless(produced: list):
+    """0, 1, 2, ... forever, noting each item it hands out."""
+    i = 0
+    while True:
+        produced.append(i)
+        yield i
+        i += 1
+
+
 def test_prefetch_stops_its_thread_when_closed_early():
     produced = []
-
-    def endless():
-        i = 0
-        while True:
-            produced.append(i)
-            yield i
-            i += 1
-
-    gen = prefetch(endless(), depth=2)
+    gen = prefetch(_endless(produced), depth=2)
     assert next(gen) == 0
     gen.close()
     time.sleep(0.5)
@@ -74,15 +75,7 @@ def test_map_ahead_closed_early_stops_reading():
     from ferkit.inference.prefetch import map_ahead
 
     produced = []
-
-    def endless():
-        i = 0
-        while True:
-            produced.append(i)
-            yield i
-            i += 1
-
-    gen = map_ahead(endless(), lambda x: x, workers=2)
+    gen = map_ahead(_endless(produced), lambda x: x, workers=2)
     assert next(gen) == (0, 0)
     gen.close()
     time.sleep(0.5)

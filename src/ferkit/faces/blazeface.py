@@ -154,9 +154,10 @@ class BlazeFaceDetector:
             level = cv2.resize(level, size, interpolation=interp)
             thr = self.threshold if i == len(scales) - 1 else self.fine_threshold
             found = self._run_level(level, thr)
-            if found is not None:
-                boxes.append(found[0] / f)
-                kps.append(found[1] / f)
+            if found is not None:  # back to frame px with the level's true scale (its size was rounded)
+                back = np.array([w / level.shape[1], h / level.shape[0]], np.float32)
+                boxes.append(found[0] * np.tile(back, 2))
+                kps.append(found[1] * back)
                 conf.append(found[2])
         if not boxes:
             return []

@@ -73,8 +73,9 @@ class CenterFaceDetector:
     parallel_safe = True  # stateless; ONNX Runtime sessions may be run from several threads at once
 
     def __init__(
-        self, threshold: float = 0.35, max_side: int = 320, nms_iou: float = 0.3, threads: int = 0, min_face: int = 0
+        self, threshold: float = 0.35, max_side: int = 320, nms_iou: float = 0.3, threads: int = 1, min_face: int = 0
     ):
+        # threads=1: prediction runs frames on parallel worker threads instead (parallel_safe)
         import onnx
         from onnx.tools.update_model_dims import update_inputs_outputs_dims
 

@@ -66,11 +66,11 @@ def map_ahead(items: Iterable, fn: Callable, workers: int, depth: int = 2) -> It
             for item in source:
                 window.append((item, pool.submit(fn, item)))
                 if len(window) > workers:
-                    item, future = window.popleft()
-                    yield item, future.result()
+                    oldest, future = window.popleft()
+                    yield oldest, future.result()
             while window:
-                item, future = window.popleft()
-                yield item, future.result()
+                oldest, future = window.popleft()
+                yield oldest, future.result()
         finally:  # closed early: drop the queued work, let the running calls finish
             for _, future in window:
                 future.cancel()
