@@ -101,6 +101,7 @@ class LossConfig:
     class_weights: str | list[float] = "none"  # none, balanced, or one weight per class
     label_smoothing: float = 0.0
     soft_targets: bool = True  # use the data's soft labels (FER+ label_mode=soft) when it has them
+    mixup: float = 0.0  # mixup (Zhang et al. 2018) Beta(a, a) on whole batches; 0 = off, 0.2-0.4 usual
 
 
 @dataclass
@@ -171,6 +172,8 @@ def validate(cfg: TrainConfig) -> TrainConfig:
         _check_choice("loss.class_weights", cw, ("none", "balanced"))
     if not 0 <= cfg.loss.label_smoothing < 1:
         raise ValueError(f"loss.label_smoothing={cfg.loss.label_smoothing} must be in [0, 1).")
+    if cfg.loss.mixup < 0:
+        raise ValueError(f"loss.mixup={cfg.loss.mixup} must be >= 0 (the Beta(a, a) parameter; 0 turns mixup off).")
     if cfg.data.channels not in (None, 1, 3):
         raise ValueError(f"data.channels={cfg.data.channels} must be 1 (gray) or 3 (RGB).")
     if cfg.data.split_file is not None and (not cfg.data.split_file or cfg.data.val_from is not None):

@@ -49,9 +49,11 @@ def train_one_epoch(
     channels_last: bool = False,
     grad_clip: float | None = None,
     progress: bool = True,
+    mixup: float = 0.0,
 ) -> dict:
     """Train ``model`` for one pass over ``loader``; steps a per-batch ``scheduler`` (not ReduceLROnPlateau).
-    Everything after the optimizer is keyword-only.
+    Everything after the optimizer is keyword-only. ``mixup`` > 0: each batch is blended with a shuffled copy of
+    itself with a weight drawn from Beta(mixup, mixup), and the loss blends the two images' targets (``mix_batch``).
 
     Returns ``{"loss": mean loss, "acc": train accuracy, "images": count, "seconds": wall time}``.
     """
@@ -64,9 +66,13 @@ def train_one_epoch(
     bar = tqdm(loader, desc=f"epoch {epoch}", leave=False, disable=not progress, unit="batch")
     for images, targets in bar:
         images, targets = _to_device(images, targets, device, channels_last)
+        if mixup > 0:
+            images, targets, partner, lam = mix_batch(images, targets, mixup)
         with autocast_context(device, amp_dtype):
             logits = model(images)  # B,num_classes
             loss = criterion(logits.float(), targets)
+            if mixup > 0:  # the loss of a blend is the blend of the two losses (hard or soft targets alike)
+                loss = lam * loss + (1 - lam) * criterion(logits.float(), partner)
         if not math.isfinite(loss.item()):
             raise RuntimeError(
                 f"Training loss is {loss.item()} at epoch {epoch}; lower the learning rate or turn AMP off (amp=off)."
@@ -104,6 +110,16 @@ def train_one_epoch(
         "images": seen,
         "seconds": time.perf_counter() - start,
     }
+
+
+def mix_batch(images: torch.Tensor, targets: torch.Tensor, alpha: float):
+    """mixup (Zhang et al. 2018, "mixup: Beyond Empirical Risk Minimization") on a whole batch as tensor ops:
+    ``lam * images + (1 - lam) * images[perm]`` with ``lam ~ Beta(alpha, alpha)`` and a random permutation.
+    Returns ``(mixed images, targets, targets[perm], lam)``; the caller blends the two losses with ``lam``. Uses
+    torch's global RNG, which ``fit`` seeds per epoch, so resumed runs mix the same way."""
+    lam = float(torch.distributions.Beta(alpha, alpha).sample())
+    perm = torch.randperm(images.shape[0], device=images.device)
+    return lam * images + (1 - lam) * images[perm], targets, targets[perm], lam
 
 
 @torch.no_grad()

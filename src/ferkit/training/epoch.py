@@ -121,6 +121,7 @@ def train_epoch(run: RunContext, prog: RunProgress, stage, net, optimizer, sched
         channels_last=cfg.channels_last,
         grad_clip=cfg.grad_clip,
         progress=run.progress,
+        mixup=cfg.loss.mixup,
     )
     loss_sum, correct, seen = dist_utils.all_reduce_sum(
         [stats["loss"] * stats["images"], stats["acc"] * stats["images"], stats["images"]], info, run.device
