@@ -85,3 +85,27 @@ def test_map_ahead_closed_early_stops_reading():
     assert not any(
         t.name.startswith(("ferkit-prefetch", "ferkit-detect")) and t.is_alive() for t in threading.enumerate()
     )
+
+
+def test_map_ahead_runs_a_single_item_here_and_keeps_items_before_a_source_error():
+    from ferkit.inference.prefetch import map_ahead
+
+    where = []
+
+    def note(x):
+        where.append(threading.current_thread().name)
+        return -x
+
+    assert list(map_ahead([7], note, workers=3)) == [(7, -7)]  # one photo: no pool started
+    assert where == [threading.current_thread().name]
+    assert list(map_ahead([], note, workers=3)) == []
+
+    def one_then_broken():
+        yield 1
+        raise OSError("disk gone")
+
+    got = []
+    with pytest.raises(OSError, match="disk gone"):
+        for pair in map_ahead(one_then_broken(), note, workers=2):
+            got.append(pair)
+    assert got == [(1, -1)]

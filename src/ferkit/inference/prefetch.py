@@ -8,6 +8,7 @@ only queue stale frames.
 
 from __future__ import annotations
 
+import itertools
 import queue
 import threading
 from collections import deque
@@ -54,16 +55,35 @@ def prefetch(items: Iterable, depth: int = 4) -> Iterator:
 
 def map_ahead(items: Iterable, fn: Callable, workers: int, depth: int = 2) -> Iterator[tuple]:
     """Yield ``(item, fn(item))`` in the order of ``items``: items are read ahead by ``prefetch`` and ``fn`` runs on
-    ``workers`` threads, at most ``workers + depth`` items in flight (frames can be 36 MB each). ``workers`` 0:
-    ``fn`` runs here, only the reading is ahead. ``fn``'s exceptions re-raise here, at their item."""
+    ``workers`` threads, at most ``workers + depth`` items in flight (frames can be 36 MB each). ``workers`` 0, or a
+    single item (one photo, one REST upload: no thread pool worth starting): ``fn`` runs here, only the reading is
+    ahead. ``fn``'s exceptions re-raise here, at their item."""
     source = prefetch(items, depth)
-    if workers <= 0:
-        yield from ((item, fn(item)) for item in source)
-        return
+    try:
+        if workers <= 0:
+            yield from ((item, fn(item)) for item in source)
+            return
+        first = next(source, _DONE)
+        if first is _DONE:
+            return
+        try:
+            second = next(source, _DONE)
+        except BaseException:
+            yield first, fn(first)  # the first item still comes out before the source's error
+            raise
+        if second is _DONE:
+            yield first, fn(first)
+            return
+        yield from _map_on_pool(itertools.chain((first, second), source), fn, workers)
+    finally:
+        source.close()
+
+
+def _map_on_pool(items: Iterator, fn: Callable, workers: int) -> Iterator[tuple]:
     window: deque = deque()
     with ThreadPoolExecutor(workers, thread_name_prefix="ferkit-detect") as pool:
         try:
-            for item in source:
+            for item in items:
                 window.append((item, pool.submit(fn, item)))
                 if len(window) > workers:
                     oldest, future = window.popleft()
@@ -74,4 +94,3 @@ def map_ahead(items: Iterable, fn: Callable, workers: int, depth: int = 2) -> It
         finally:  # closed early: drop the queued work, let the running calls finish
             for _, future in window:
                 future.cancel()
-            source.close()
