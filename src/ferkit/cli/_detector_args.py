@@ -26,8 +26,8 @@ def add_detector_args(parser: argparse.ArgumentParser, default: str = "auto") ->
         type=int,
         default=None,
         metavar="PX",
-        help="smallest face side searched for, in px (default blazeface: 48, or 1/40 of the "
-        "photo's long side; larger is faster)",
+        help="smallest face side searched for, in px (default blazeface: a tenth of the photo's long side, "
+        "32-100 px; larger is faster)",
     )
     parser.add_argument(
         "--det-size",

@@ -13,6 +13,8 @@ from ferkit.cli._detector_args import add_detector_args, detector_kwargs
 
 
 def add_parser(subparsers) -> None:
+    from ferkit.inference.backends import BACKENDS
+
     p = subparsers.add_parser(
         "batch", help="emotions for many images and videos on Ray (local or a cluster), written as Parquet"
     )
@@ -52,7 +54,7 @@ def add_parser(subparsers) -> None:
         help="checkpoint folder, model.safetensors or .onnx (default: the packaged model); every node must see it",
     )
     add_detector_args(p)
-    p.add_argument("--backend", default="auto", choices=("auto", "torch", "onnx"), help="classifier backend on CPU")
+    p.add_argument("--backend", default="auto", choices=BACKENDS, help="classifier backend on CPU")
     p.add_argument("--smoothing", default="auto", help="video: 'auto' (EMA, on), 'none', or an EMA weight in (0, 1]")
     p.add_argument("--batch-size", type=int, default=64, help="faces per classifier batch")
     p.add_argument(

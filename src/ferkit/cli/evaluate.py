@@ -9,6 +9,7 @@ from ferkit.cli._detector_args import add_detector_args, detector_kwargs
 
 def add_parser(subparsers) -> None:
     from ferkit.data.formats import FORMATS
+    from ferkit.inference.backends import BACKENDS
 
     parser = subparsers.add_parser("evaluate", help="evaluate a model on a dataset split (report JSON/MD/PNG)")
     parser.add_argument(
@@ -45,7 +46,7 @@ def add_parser(subparsers) -> None:
     parser.add_argument(
         "--backend",
         default="auto",
-        choices=("auto", "torch", "onnx"),
+        choices=BACKENDS,
         help="auto: checkpoints on torch, .onnx on ONNX Runtime (default auto)",
     )
     parser.add_argument(

@@ -13,6 +13,8 @@ from ferkit.cli._detector_args import add_detector_args, detector_kwargs
 
 
 def add_parser(subparsers) -> None:
+    from ferkit.inference.backends import BACKENDS
+
     p = subparsers.add_parser("predict", help="recognise emotions in an image, folder, glob, video or webcam index")
     p.add_argument(
         "source", help="image, folder (recursive), glob ('photos/**/*.jpg'), video file, or webcam index (0)"
@@ -26,7 +28,7 @@ def add_parser(subparsers) -> None:
     p.add_argument(
         "--backend",
         default="auto",
-        choices=("auto", "torch", "onnx"),
+        choices=BACKENDS,
         help="classifier backend (default auto: ONNX Runtime on CPU when installed)",
     )
     p.add_argument("--device", default="cpu", help="torch device for --backend torch (cpu, cuda)")

@@ -8,6 +8,8 @@ from ferkit.cli._detector_args import add_detector_args, detector_kwargs
 
 
 def add_parser(subparsers) -> None:
+    from ferkit.inference.backends import BACKENDS
+
     parser = subparsers.add_parser("serve", help="serve the REST API (/v1/predict) and the web page on localhost")
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1, local only)")
     parser.add_argument("--port", type=int, default=8000)
@@ -20,7 +22,7 @@ def add_parser(subparsers) -> None:
         "(the first is the default; none = the packaged default model)",
     )
     add_detector_args(parser)
-    parser.add_argument("--backend", default="auto", choices=("auto", "torch", "onnx"))
+    parser.add_argument("--backend", default="auto", choices=BACKENDS)
     parser.add_argument("--workers", type=int, default=1, help="inference threads (default 1)")
     parser.add_argument(
         "--max-pending",
