@@ -12,10 +12,11 @@ from contextlib import asynccontextmanager
 from importlib import resources
 from typing import Any
 
+from ferkit.inference.explain import METHODS as EXPLAIN_METHODS  # noqa: F401 (old import path)
 from ferkit.serving.config import ServerConfig
 from ferkit.serving.handlers import install_error_handlers
 from ferkit.serving.pool import InferencePool
-from ferkit.serving.routes import EXPLAIN_METHODS, build_router  # noqa: F401 (EXPLAIN_METHODS: old import path)
+from ferkit.serving.routes import build_router
 
 log = logging.getLogger(__name__)
 

@@ -16,8 +16,6 @@ from ferkit.serving.errors import ServingError, error_responses
 from ferkit.serving.images import check_content_type, check_size, decode_image
 from ferkit.serving.pool import InferencePool
 
-EXPLAIN_METHODS = METHODS  # the one table, in ferkit.inference.explain
-
 
 def _png_data_url(array: np.ndarray) -> str:
     from PIL import Image
@@ -126,7 +124,7 @@ def build_router(recognizers: dict[str, Any], config: ServerConfig, pool: Infere
         ``explain`` (attention maps), and the webcam ``smoothing`` constants (ferkit.inference.tracking's)."""
         return {
             "default": default_name,
-            "explain_methods": list(EXPLAIN_METHODS),
+            "explain_methods": list(METHODS),
             "smoothing": smoothing_constants(),
             "models": [_model_entry(n, r, n == default_name) for n, r in recognizers.items()],
         }
@@ -174,10 +172,8 @@ def build_router(recognizers: dict[str, Any], config: ServerConfig, pool: Infere
         GET /v1/models (a torch checkpoint on a server with torch installed: ``pip install 'ferkit[train]'``).
         """
         t0 = time.perf_counter()
-        if method not in EXPLAIN_METHODS:
-            raise ServingError(
-                400, "unknown_method", f"Method {method!r} is unknown; choose one of {list(EXPLAIN_METHODS)}."
-            )
+        if method not in METHODS:
+            raise ServingError(400, "unknown_method", f"Method {method!r} is unknown; choose one of {list(METHODS)}.")
         name, rec = get_recognizer(model)
         data = await read_upload(file)
         (faces, frame_size), queue_s = await pool.run(_explain_job, rec, data, config.max_pixels, method)
