@@ -29,12 +29,11 @@ def coerce(value: Any, tp, key: str) -> Any:
         args = typing.get_args(tp)
         if value is None and type(None) in args:
             return None
-        errors = []
         for arg in (a for a in args if a is not type(None)):
             try:
                 return coerce(value, arg, key)
-            except ValueError as err:
-                errors.append(str(err))
+            except ValueError:
+                continue  # try the next type; the error below names them all
         raise ValueError(f"{key}={value!r} has the wrong type; expected {' or '.join(map(_type_name, args))}.")
     if dataclasses.is_dataclass(tp):
         if isinstance(value, tp):
