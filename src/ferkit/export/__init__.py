@@ -126,17 +126,15 @@ def export_model(
 
 
 def _export_onnx(net, meta: dict, out: Path, int8: bool, x: np.ndarray) -> np.ndarray:
-    import onnxruntime as ort
-
     from ferkit.export.onnx import INPUT_NAME, model_bytes, quantize_int8
+    from ferkit.onnxrt import cpu_session
 
     fp32 = model_bytes(net, meta)
     if int8:
         quantize_int8(fp32, x, out)
     else:
         out.write_bytes(fp32)
-    sess = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
-    return sess.run(None, {INPUT_NAME: x})[0]
+    return cpu_session(out).run(None, {INPUT_NAME: x})[0]
 
 
 def _export_torchscript(net, meta: dict, out: Path, x: np.ndarray) -> np.ndarray:

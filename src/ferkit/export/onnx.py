@@ -48,26 +48,31 @@ def model_bytes(model, meta: dict, opset: int = OPSET) -> bytes:
     return proto.SerializeToString()
 
 
-def read_onnx_metadata(path_or_bytes) -> dict:
-    """The ferkit metadata stored in an exported ONNX file; ValueError when it has none. Read from ONNX Runtime's
-    model metadata, so prediction needs no ``onnx`` package (it is in the ``train`` extra, for export)."""
-    import onnxruntime as ort
+def open_onnx(path_or_bytes, threads: int | None = 0):
+    """``(session, metadata)``: an ONNX Runtime CPU session over an exported model (``ferkit.onnxrt.cpu_session``)
+    and the ferkit metadata stored in it, validated; the file is loaded once for both. ValueError for an
+    unreadable file or one without ferkit metadata. Read through ONNX Runtime, so prediction needs no ``onnx``
+    package (it is in the ``train`` extra, for export)."""
+    from ferkit.onnxrt import cpu_session
 
-    src = path_or_bytes if isinstance(path_or_bytes, bytes) else str(path_or_bytes)
     name = path_or_bytes if not isinstance(path_or_bytes, bytes) else "ONNX model"
-    opts = ort.SessionOptions()
-    opts.log_severity_level = 3
     try:
-        props = ort.InferenceSession(src, opts, providers=["CPUExecutionProvider"]).get_modelmeta().custom_metadata_map
+        session = cpu_session(path_or_bytes, threads)
     except Exception as err:  # noqa: BLE001 - ORT raises its own types for unreadable files
         raise ValueError(f"{name} is not a readable ONNX model ({type(err).__name__}: {err}).") from err
-    if METADATA_KEY in props:
-        try:
-            meta = json.loads(props[METADATA_KEY])
-        except json.JSONDecodeError as err:
-            raise ValueError(f"{name}: the ferkit metadata is not valid JSON ({err}); re-export it.") from err
-        return check_metadata(meta, name)
-    raise ValueError(f"{name} has no ferkit metadata (labels, preprocessing); export it with `ferkit export`.")
+    props = session.get_modelmeta().custom_metadata_map
+    if METADATA_KEY not in props:
+        raise ValueError(f"{name} has no ferkit metadata (labels, preprocessing); export it with `ferkit export`.")
+    try:
+        meta = json.loads(props[METADATA_KEY])
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{name}: the ferkit metadata is not valid JSON ({err}); re-export it.") from err
+    return session, check_metadata(meta, name)
+
+
+def read_onnx_metadata(path_or_bytes) -> dict:
+    """The ferkit metadata stored in an exported ONNX file (``open_onnx``); ValueError when it has none."""
+    return open_onnx(path_or_bytes)[1]
 
 
 class _Calibration:

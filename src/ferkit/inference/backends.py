@@ -69,8 +69,9 @@ class OnnxBackend:
 
     name = "onnx"
 
-    def __init__(self, model, meta: dict, num_threads: int | None = None) -> None:
-        self.session = cpu_session(model, num_threads)
+    def __init__(self, model, meta: dict, num_threads: int | None = None, session=None) -> None:
+        # ``session``: one already open on ``model`` (``export.onnx.open_onnx`` reads the metadata from it too).
+        self.session = session if session is not None else cpu_session(model, num_threads)
         self.input_name = self.session.get_inputs()[0].name
         self.meta = meta
         self.temperature = float(meta.get("temperature") or 1.0)
@@ -116,10 +117,10 @@ def load_classifier(model=None, backend: str = "auto", device: str = "cpu"):
     if suffix == ".onnx":
         if backend == "torch":
             raise ValueError(f"{path} is an ONNX export; use backend='onnx' (or 'auto'), or pass the torch checkpoint.")
-        from ferkit.export.onnx import read_onnx_metadata
+        from ferkit.export.onnx import open_onnx
 
-        meta = read_onnx_metadata(path)  # validated there, like a checkpoint's model.json
-        return OnnxBackend(path, meta), meta, path
+        session, meta = open_onnx(path)  # metadata validated there, like a checkpoint's model.json
+        return OnnxBackend(path, meta, session=session), meta, path
     if suffix in (".pt", ".pth", ".torchscript"):
         if backend == "onnx":
             raise ValueError(f"{path} is a TorchScript export; use backend='torch' or pass the .onnx export.")
