@@ -18,10 +18,9 @@ SESSION = f"{socket.gethostname()}-{os.getpid()}-{int(time.time())}"
 RUNS, WARMUP = 50, 5
 
 
-def _threads(backend) -> int | str:
+def _threads(backend) -> int:
     if backend.name == "onnx":
-        n = backend.session.get_session_options().intra_op_num_threads
-        return n or "onnxruntime default (one per physical core)"
+        return backend.session.get_session_options().intra_op_num_threads  # set by ferkit.onnxrt.cpu_session
     import torch
 
     return torch.get_num_threads()
