@@ -129,3 +129,23 @@ def test_blazeface_finds_small_faces_on_large_photos_and_large_faces_on_small_on
     big = compose_canvas(rafdb_faces(1, seed=4), [(140, 20, 430)])
     (det,) = create_detector("blazeface")(big)
     assert box_iou((140, 20, 570, 450), det.box) >= 0.4
+
+
+def test_blazeface_threshold_applies_on_every_pyramid_level(monkeypatch):
+    """--det-threshold reaches every level (it used to set only the whole-frame one: finer levels kept 0.6)."""
+    from ferkit.faces import blazeface
+
+    seen = []
+    real = blazeface.BlazeFaceDetector._run_level
+
+    def spy(self, level, threshold):
+        seen.append(threshold)
+        return real(self, level, threshold)
+
+    monkeypatch.setattr(blazeface.BlazeFaceDetector, "_run_level", spy)
+    frame = np.zeros((480, 640, 3), np.uint8)
+    for thr in (0.3, None):
+        seen.clear()
+        create_detector("blazeface", threshold=thr)(frame)
+        assert len(seen) == len(blazeface.pyramid(480, 640, blazeface.auto_min_face(480, 640))) >= 2
+        assert set(seen) == {thr or blazeface.THRESHOLD}
