@@ -183,7 +183,7 @@ def test_transforms_presets(preset, channels):
 
 
 def test_unknown_preset_lists_valid_ones():
-    with pytest.raises(ValueError, match="'none', 'light', 'standard', 'strong'"):
+    with pytest.raises(ValueError, match="'none', 'light', 'standard', 'strong', 'photo'"):
         build_transforms(48, 1, [0.5], [0.5], train=True, preset="heavy")
 
 
@@ -330,3 +330,22 @@ def test_split_file_old_format_and_missing_paths(tmp_path, monkeypatch):
     assert str(gone) in str(err.value) and "does not exist" in str(err.value)
     with pytest.raises(FileNotFoundError, match="nothing.json"):
         apply_split_file(ds, tmp_path / "nothing.json")
+
+
+def test_photo_degradations_keep_shape_and_colour_but_lose_detail():
+    """RandomResolution blurs a checkerboard towards grey; RandomJPEG keeps a red image red (RGB order kept
+    through OpenCV's BGR codec) and gray images gray."""
+    from ferkit.data.transforms import RandomJPEG, RandomResolution
+
+    board = torch.from_numpy((np.indices((48, 48)).sum(0) % 2 * 255).astype(np.uint8))[None]
+    soft = RandomResolution((0.4, 0.4))(board)
+    assert soft.shape == board.shape and soft.dtype == torch.uint8
+    assert soft.float().std() < 0.5 * board.float().std()
+    red = torch.zeros((3, 32, 32), dtype=torch.uint8)
+    red[0] = 200
+    out = RandomJPEG((30, 30))(red)
+    assert out.shape == red.shape and out.dtype == torch.uint8
+    assert out[0].float().mean() > 180 and out[1:].float().mean() < 20
+    gray = torch.randint(0, 256, (1, 40, 40), dtype=torch.uint8)
+    jpeg = RandomJPEG((20, 20))(gray)
+    assert jpeg.shape == gray.shape and not torch.equal(jpeg, gray)

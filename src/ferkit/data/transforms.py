@@ -9,7 +9,7 @@ from collections.abc import Sequence
 import torch
 from torchvision.transforms import v2
 
-PRESETS: tuple[str, ...] = ("none", "light", "standard", "strong")
+PRESETS: tuple[str, ...] = ("none", "light", "standard", "strong", "photo")
 
 
 class ToChannels(torch.nn.Module):
@@ -27,6 +27,39 @@ class ToChannels(torch.nn.Module):
         return v2.functional.rgb_to_grayscale(img, num_output_channels=1)
 
 
+class RandomResolution(torch.nn.Module):
+    """Shrink a ``C x H x W`` image to ``scale`` (a random fraction in the range) of its side and enlarge it back:
+    the detail lost by a face that was small in the photo, then upscaled by the crop."""
+
+    def __init__(self, scale: tuple[float, float] = (0.35, 0.9)) -> None:
+        super().__init__()
+        self.scale = scale
+
+    def forward(self, img: torch.Tensor) -> torch.Tensor:
+        h, w = img.shape[-2:]
+        f = float(torch.empty(1).uniform_(*self.scale))
+        small = v2.functional.resize(img, [max(8, round(h * f)), max(8, round(w * f))], antialias=True)
+        return v2.functional.resize(small, [h, w], antialias=False)
+
+
+class RandomJPEG(torch.nn.Module):
+    """Re-encode a uint8 ``C x H x W`` image (1 or 3 channels) as JPEG at a random quality in ``quality``, with
+    OpenCV (torchvision's own JPEG codec is deprecated in 0.29)."""
+
+    def __init__(self, quality: tuple[int, int] = (40, 95)) -> None:
+        super().__init__()
+        self.quality = quality
+
+    def forward(self, img: torch.Tensor) -> torch.Tensor:
+        import cv2
+
+        q = int(torch.randint(self.quality[0], self.quality[1] + 1, ()))
+        arr = img.permute(1, 2, 0).numpy()[:, :, ::-1].copy()  # RGB -> BGR, the codec's order
+        _, buf = cv2.imencode(".jpg", arr, [cv2.IMWRITE_JPEG_QUALITY, q])
+        out = cv2.imdecode(buf, cv2.IMREAD_COLOR if arr.shape[2] == 3 else cv2.IMREAD_GRAYSCALE)
+        return torch.from_numpy(out.reshape(arr.shape)[:, :, ::-1].copy()).permute(2, 0, 1)
+
+
 def _augment(preset: str) -> list:
     """The uint8-space augmentations of ``preset`` (rotation, shift, zoom and shear in one affine warp)."""
     if preset == "none":
@@ -40,6 +73,13 @@ def _augment(preset: str) -> list:
     ]
     if preset == "standard":
         return standard + [v2.RandomErasing(p=0.25, scale=(0.02, 0.15), value=0)]
+    if preset == "photo":  # what a camera and the crop do to a face: fewer pixels, blur, JPEG (issue: default model)
+        return standard + [
+            v2.RandomApply([RandomResolution((0.35, 0.9))], p=0.4),
+            v2.RandomApply([v2.GaussianBlur(kernel_size=5, sigma=(0.1, 1.2))], p=0.2),
+            v2.RandomApply([RandomJPEG((40, 95))], p=0.4),
+            v2.RandomErasing(p=0.25, scale=(0.02, 0.15), value=0),
+        ]
     return standard + [
         v2.RandomApply([v2.GaussianBlur(kernel_size=3, sigma=(0.1, 1.5))], p=0.3),
         v2.RandomErasing(p=0.5, scale=(0.02, 0.25), value=0),
@@ -53,7 +93,8 @@ def build_transforms(
 
     ``train=False`` or ``preset="none"``: resize (a no-op at the right size), channels, float, normalise.
     Presets: ``light`` (flip, small shift), ``standard`` (flip, rotation ±10°, shift/zoom/shear, brightness/
-    contrast jitter, random erasing), ``strong`` (standard + Gaussian blur + stronger erasing).
+    contrast jitter, random erasing), ``strong`` (standard + Gaussian blur + stronger erasing), ``photo`` (standard +
+    camera degradations: lower resolution, blur, JPEG quality 40-95).
     """
     if preset not in PRESETS:
         raise ValueError(f"Unknown augmentation preset {preset!r}; choose one of {list(PRESETS)}.")
