@@ -349,3 +349,16 @@ def test_photo_degradations_keep_shape_and_colour_but_lose_detail():
     gray = torch.randint(0, 256, (1, 40, 40), dtype=torch.uint8)
     jpeg = RandomJPEG((20, 20))(gray)
     assert jpeg.shape == gray.shape and not torch.equal(jpeg, gray)
+
+
+def test_crop_landmark_threshold_is_fixed_and_keys_the_cache(folders, monkeypatch):
+    """The crop's landmark search keeps its own score threshold (not the detector's default, which may move),
+    and a change to it makes a new cache entry instead of reusing crops made with the old one."""
+    import ferkit.data.cache as cache_mod
+    from ferkit.faces import crop
+
+    assert crop._crop_finder().threshold == crop.LANDMARK_THRESHOLD == 0.5
+    ds = load_dataset(folders, "train")
+    key = cache_mod.cache_key(ds, 32, 1)
+    monkeypatch.setattr(cache_mod, "LANDMARK_THRESHOLD", 0.6)
+    assert cache_mod.cache_key(ds, 32, 1) != key

@@ -18,7 +18,7 @@ import numpy as np
 
 from ferkit.data.dataset import FERDataset
 from ferkit.data.decode import decode_dataset
-from ferkit.faces.crop import TEMPLATE
+from ferkit.faces.crop import LANDMARK_THRESHOLD, TEMPLATE
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +61,7 @@ def _file_stats(ds: FERDataset) -> list:
 def cache_key(ds: FERDataset, image_size: int, channels: int, crop: str = "template") -> str:
     """Hex digest naming the cache entry of ``ds`` at ``image_size``, ``channels`` and ``crop``."""
     h = hashlib.sha1()
-    extra = [crop, list(map(list, TEMPLATE))] if crop == "template" else [crop]
+    extra = [crop, list(map(list, TEMPLATE)), LANDMARK_THRESHOLD] if crop == "template" else [crop]
     h.update(
         json.dumps(
             [

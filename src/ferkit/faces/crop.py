@@ -25,6 +25,9 @@ LEGACY_MARGIN = 0.15
 # A face crop handed in as a whole image is padded by this fraction of its side before landmarks are searched:
 # BlazeFace misses faces that touch the frame edge (FER2013: 377/400 found unpadded, 399/400 at 0.25).
 CROP_PAD = 0.25
+# BlazeFace score a face in a crop needs for its landmarks to be used: part of the crop's definition (the shipped
+# models were trained on crops made with it), so it stays fixed when the detector's own default moves.
+LANDMARK_THRESHOLD = 0.5
 
 
 @dataclass(frozen=True)
@@ -133,7 +136,7 @@ def _crop_finder():
 
     pid = os.getpid()
     if pid not in _FINDERS:
-        _FINDERS[pid] = BlazeFaceDetector(model="short", min_face=0, threads=1)
+        _FINDERS[pid] = BlazeFaceDetector(threshold=LANDMARK_THRESHOLD, model="short", min_face=0, threads=1)
     return _FINDERS[pid]
 
 
