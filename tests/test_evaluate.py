@@ -102,3 +102,25 @@ def test_detect_faces_honours_flags_and_keeps_no_face_out_of_macro(ckpt, tmp_pat
     assert rep.extra["averaged_over"] == list(EMOTIONS) and rep.extra["latency_runs"] == 50
     f1 = [rep.per_class[c]["f1"] for c in EMOTIONS]
     assert rep.macro["f1"] == pytest.approx(np.mean(f1))
+
+
+def test_detect_faces_on_worker_threads_matches_one_thread(ckpt, tmp_path, monkeypatch):
+    """Images are read and searched on the read-ahead workers; results stay in dataset order, as on one thread."""
+    from ferkit.data import load_dataset
+    from ferkit.inference.evaluate import evaluate_with_detection
+    from ferkit.inference.recognizer import EmotionRecognizer
+
+    for k, cls in enumerate(("happy", "sad", "angry", "happy", "sad")):
+        (tmp_path / cls).mkdir(exist_ok=True)
+        face = compose_canvas(rafdb_faces(1, seed=k), [(40 + 20 * k, 50, 150 + 10 * k)], size=(360, 280))
+        Image.fromarray(face).save(tmp_path / cls / f"{k}.png")
+    Image.fromarray(np.full((200, 200, 3), 90, np.uint8)).save(tmp_path / "sad" / "blank.png")
+    ds = load_dataset(str(tmp_path), "all")
+    rec = EmotionRecognizer(ckpt)
+    assert rec.detect_workers() >= 1
+    parallel = evaluate_with_detection(rec, ds, progress=False)
+    monkeypatch.setattr(EmotionRecognizer, "detect_workers", lambda self: 0)
+    serial = evaluate_with_detection(rec, ds, progress=False)
+    for a, b in zip(parallel[:3], serial[:3]):
+        np.testing.assert_array_equal(a, b)
+    assert parallel[3] == serial[3] and any(m.endswith("blank.png") for m in serial[3]) and len(serial[3]) <= 3

@@ -154,7 +154,7 @@ def test_detection_on_worker_threads_gives_the_sequential_results(ckpt, tmp_path
     detect_every's reuse of boxes are those of detecting each frame in turn on the calling thread."""
     make_video(tmp_path / "clip.mp4", n_frames=8, fps=10.0)
     rec = EmotionRecognizer(ckpt, backend="torch", detect_every=2)
-    assert rec._detect_workers() >= 1
+    assert rec.detect_workers() >= 1
 
     def run():
         files = [photos / "two.jpg", photos / "sub" / "one.png", photos / "blank.png"] * 3
@@ -162,7 +162,7 @@ def test_detection_on_worker_threads_gives_the_sequential_results(ckpt, tmp_path
         return [(f.source, f.frame_index, [(x.box, x.label) for x in f.faces]) for f in out]
 
     parallel = run()
-    monkeypatch.setattr(EmotionRecognizer, "_detect_workers", lambda self: 0)
+    monkeypatch.setattr(EmotionRecognizer, "detect_workers", lambda self: 0)
     assert parallel == run()
     assert [len(faces) for _, _, faces in parallel[:3]] == [2, 1, 0]
 

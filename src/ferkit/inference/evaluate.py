@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from ferkit.data import hard_labels
+from ferkit.inference.prefetch import map_ahead
 from ferkit.inference.sources import to_rgb
 from ferkit.labels import map_classes
 
@@ -40,9 +41,15 @@ def evaluate_with_detection(recognizer, dataset, progress: bool = True):
         log.warning("left out %d images without a hard label the model knows", len(dataset) - len(keep))
     y_true = class_map[labels[keep]] if keep else np.zeros(0, np.int64)
     crops, found, missing = [], [], []
-    for pos, i in enumerate(tqdm(keep, desc="detect", unit="img", disable=not progress)):
+
+    def read_and_detect(i: int):  # on the read-ahead workers, as in prediction
         image = to_rgb(dataset.read_image(i))
-        dets = recognizer.detector(image)
+        return image, recognizer.detector(image)
+
+    detected = map_ahead(keep, read_and_detect, recognizer.detect_workers())
+    for pos, (i, (image, dets)) in enumerate(
+        tqdm(detected, total=len(keep), desc="detect", unit="img", disable=not progress)
+    ):
         if not dets:
             missing.append(dataset.source_ids[i])
             continue

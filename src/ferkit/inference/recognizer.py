@@ -127,7 +127,7 @@ class EmotionRecognizer:
         if is_webcam(source):  # live: no read-ahead, it would only queue stale frames
             detected = ((frame, self._detect_new(frame)) for frame in frames)
         else:
-            detected = map_ahead(frames, self._detect_new, self._detect_workers())
+            detected = map_ahead(frames, self._detect_new, self.detect_workers())
         for frame, dets in detected:
             if dets is None:  # a frame between detections (detect_every): the stream's last faces
                 dets = last_dets.get(frame.stream, [])
@@ -148,7 +148,7 @@ class EmotionRecognizer:
             return None
         return [] if frame.image is None else self.detector(frame.image)
 
-    def _detect_workers(self) -> int:
+    def detect_workers(self) -> int:
         """Detection threads for read-ahead: one per usable core for detectors that declare ``parallel_safe``
         (ONNX Runtime sessions may be run from several threads), else none (detect on the calling thread)."""
         return usable_cores() if getattr(self.detector, "parallel_safe", False) else 0
