@@ -6,6 +6,7 @@ import argparse
 
 
 def add_detector_args(parser: argparse.ArgumentParser, default: str = "auto") -> None:
+    from ferkit.faces.blazeface import THRESHOLD
     from ferkit.faces.detectors import detector_choices, detector_help
 
     parser.add_argument(
@@ -19,7 +20,7 @@ def add_detector_args(parser: argparse.ArgumentParser, default: str = "auto") ->
         type=float,
         default=None,
         metavar="P",
-        help="detection score threshold in (0, 1) (default: the detector's own, blazeface 0.5)",
+        help=f"detection score threshold in (0, 1) (default: the detector's own, blazeface {THRESHOLD})",
     )
     parser.add_argument(
         "--min-face",
