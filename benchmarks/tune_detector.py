@@ -1,0 +1,99 @@
+"""BlazeFace score thresholds on the validation scenes: how many pasted faces are found, whether the largest
+detection is the face (what `ferkit evaluate --detect-faces` scores), and how many false detections come with them,
+for a grid of whole-frame-level and finer-level thresholds. Never reads a test split.
+
+    .venv/bin/python benchmarks/make_pipeline_set.py --sets val --limit 2000 --out outputs/pipeline_val
+    .venv/bin/python benchmarks/tune_detector.py --scenes outputs/pipeline_val
+
+A detection matches the pasted face when its centre lies in the face's square and its width is 0.25-1.3x the
+square's (BlazeFace boxes are tighter than a dataset crop, and the face is turned up to 12 degrees, so IoU is a
+poor test here). Every anchor over 0.3 is kept per pyramid level once; each threshold pair is then applied after.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+
+from ferkit.faces import blazeface as bf  # noqa: E402
+
+FLOOR = 0.3
+NMS_IOU = 0.3  # BlazeFaceDetector's default
+
+
+def matches(det_box, face) -> bool:
+    cx, cy = (det_box[0] + det_box[2]) / 2, (det_box[1] + det_box[3]) / 2
+    ratio = (det_box[2] - det_box[0]) / (face[2] - face[0])
+    return face[0] <= cx <= face[2] and face[1] <= cy <= face[3] and 0.25 <= ratio <= 1.3
+
+
+def candidates(det: bf.BlazeFaceDetector, image: np.ndarray) -> list[tuple[bool, tuple]]:
+    """(whether the level is the whole-frame one, (boxes, keypoints, scores) over FLOOR in frame px) per level."""
+    h, w = image.shape[:2]
+    scales = bf.pyramid(h, w, bf.auto_min_face(h, w))
+    out, level = [], image
+    for i, f in enumerate(scales):
+        size = (max(1, round(w * f)), max(1, round(h * f)))
+        src_f = 1.0 if level is image else level.shape[1] / w
+        level = cv2.resize(level, size, interpolation=cv2.INTER_AREA if f < src_f else cv2.INTER_LINEAR)
+        found = det._run_level(level, FLOOR)
+        if found is not None:
+            back = np.array([w / level.shape[1], h / level.shape[0]], np.float32)
+            out.append((i == len(scales) - 1, (found[0] * np.tile(back, 2), found[1] * back, found[2])))
+    return out
+
+
+def score(raw, coarse: float, fine: float) -> tuple[int, int, int]:
+    """(faces found, scenes whose largest detection is the face, false detections)."""
+    found = largest_ok = false = 0
+    for face, cands in raw:
+        boxes, kps, scores = [], [], []
+        for whole, (b, k, s) in cands:
+            keep = s >= (coarse if whole else fine)
+            boxes.append(b[keep]), kps.append(k[keep]), scores.append(s[keep])
+        if not sum(map(len, scores)):
+            continue
+        dets = bf._weighted_nms(np.concatenate(boxes), np.concatenate(kps), np.concatenate(scores), NMS_IOU)
+        hits = [matches(d.box, face) for d in dets]
+        largest = max(dets, key=lambda d: (d.box[2] - d.box[0]) * (d.box[3] - d.box[1]))
+        found += any(hits)
+        largest_ok += matches(largest.box, face)
+        false += hits.count(False)
+    return found, largest_ok, false
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--scenes", default="outputs/pipeline_val")
+    ap.add_argument("--level-step", type=float, default=bf.LEVEL_STEP)
+    ap.add_argument("--min-net-face", type=int, default=bf.MIN_NET_FACE)
+    ap.add_argument("--grid", default="0.4,0.5,0.6,0.7", help="thresholds tried on each kind of level")
+    args = ap.parse_args()
+    bf.LEVEL_STEP, bf.MIN_NET_FACE = args.level_step, args.min_net_face
+    det = bf.BlazeFaceDetector(threshold=FLOOR)
+    sets = {}
+    for folder in sorted(p for p in Path(args.scenes).iterdir() if (p / "boxes.json").is_file()):
+        boxes = json.loads((folder / "boxes.json").read_text())
+        images = (cv2.cvtColor(cv2.imread(str(folder / rel)), cv2.COLOR_BGR2RGB) for rel in boxes)
+        sets[folder.name] = [(face, candidates(det, img)) for face, img in zip(boxes.values(), images)]
+    grid = [float(v) for v in args.grid.split(",")]
+    names = list(sets)
+    print(f"level step {args.level_step}, min net face {args.min_net_face}; found / largest is the face / false")
+    print("| whole-frame level | finer levels | " + " | ".join(f"{n} ({len(sets[n])})" for n in names) + " |")
+    print("|---|---|" + "---|" * len(names))
+    for coarse, fine in itertools.product(grid, grid):
+        cells = [" / ".join(map(str, score(sets[n], coarse, fine))) for n in names]
+        print(f"| {coarse} | {fine} | " + " | ".join(cells) + " |")
+
+
+if __name__ == "__main__":
+    main()
