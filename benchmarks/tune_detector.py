@@ -7,7 +7,8 @@ for a grid of whole-frame-level and finer-level thresholds. Never reads a test s
 
 A detection matches the pasted face when its centre lies in the face's square and its width is 0.25-1.3x the
 square's (BlazeFace boxes are tighter than a dataset crop, and the face is turned up to 12 degrees, so IoU is a
-poor test here). Every anchor over 0.3 is kept per pyramid level once; each threshold pair is then applied after.
+poor test here). Every anchor over 0.3 is kept per view once (``BlazeFaceDetector.candidates``: the pyramid's levels
+and the padded whole-frame view); each threshold pair is then applied after, the first to the whole-frame views.
 """
 
 from __future__ import annotations
@@ -36,28 +37,12 @@ def matches(det_box, face) -> bool:
     return face[0] <= cx <= face[2] and face[1] <= cy <= face[3] and 0.25 <= ratio <= 1.3
 
 
-def candidates(det: bf.BlazeFaceDetector, image: np.ndarray) -> list[tuple[bool, tuple]]:
-    """(whether the level is the whole-frame one, (boxes, keypoints, scores) over FLOOR in frame px) per level."""
-    h, w = image.shape[:2]
-    scales = bf.pyramid(h, w, bf.auto_min_face(h, w))
-    out, level = [], image
-    for i, f in enumerate(scales):
-        size = (max(1, round(w * f)), max(1, round(h * f)))
-        src_f = 1.0 if level is image else level.shape[1] / w
-        level = cv2.resize(level, size, interpolation=cv2.INTER_AREA if f < src_f else cv2.INTER_LINEAR)
-        found = det._run_level(level, FLOOR)
-        if found is not None:
-            back = np.array([w / level.shape[1], h / level.shape[0]], np.float32)
-            out.append((i == len(scales) - 1, (found[0] * np.tile(back, 2), found[1] * back, found[2])))
-    return out
-
-
 def score(raw, coarse: float, fine: float) -> tuple[int, int, int]:
     """(faces found, scenes whose largest detection is the face, false detections)."""
     found = largest_ok = false = 0
     for face, cands in raw:
         boxes, kps, scores = [], [], []
-        for whole, (b, k, s) in cands:
+        for whole, (b, k, s) in cands:  # BlazeFaceDetector.candidates: per view, whether it is a whole-frame one
             keep = s >= (coarse if whole else fine)
             boxes.append(b[keep]), kps.append(k[keep]), scores.append(s[keep])
         if not sum(map(len, scores)):
@@ -84,7 +69,10 @@ def main() -> None:
     for folder in sorted(p for p in Path(args.scenes).iterdir() if (p / "boxes.json").is_file()):
         boxes = json.loads((folder / "boxes.json").read_text())
         images = (cv2.cvtColor(cv2.imread(str(folder / rel)), cv2.COLOR_BGR2RGB) for rel in boxes)
-        sets[folder.name] = [(face, candidates(det, img)) for face, img in zip(boxes.values(), images)]
+        sets[folder.name] = [
+            (face, det.candidates(img, bf.auto_min_face(*img.shape[:2]), FLOOR))
+            for face, img in zip(boxes.values(), images)
+        ]
     grid = [float(v) for v in args.grid.split(",")]
     names = list(sets)
     print(f"level step {args.level_step}, min net face {args.min_net_face}; found / largest is the face / false")

@@ -147,5 +147,27 @@ def test_blazeface_threshold_applies_on_every_pyramid_level(monkeypatch):
     for thr in (0.3, None):
         seen.clear()
         create_detector("blazeface", threshold=thr)(frame)
-        assert len(seen) == len(blazeface.pyramid(480, 640, blazeface.auto_min_face(480, 640))) >= 2
-        assert set(seen) == {thr or blazeface.THRESHOLD}
+        levels = len(blazeface.pyramid(480, 640, blazeface.auto_min_face(480, 640)))
+        assert levels >= 2 and len(seen) == levels + 1  # + the padded whole-frame view, a fixed margin stricter
+        thr = thr or blazeface.THRESHOLD
+        assert set(seen[:-1]) == {thr} and seen[-1] == pytest.approx(thr + blazeface.FRAME_MARGIN)
+
+
+def test_blazeface_finds_faces_that_fill_the_photo():
+    """A face crop handed in as a photo (the face touches every edge) is found by the padded whole-frame view,
+    without which several are missed: the largest detection covers the photo, in the photo's px."""
+    import cv2
+
+    from ferkit.faces.blazeface import BlazeFaceDetector
+
+    def covered(dets) -> bool:
+        if not dets:
+            return False
+        d = max(dets, key=lambda d: (d.box[2] - d.box[0]) * (d.box[3] - d.box[1]))
+        inside = np.all((key_points(d.landmarks) > 0) & (key_points(d.landmarks) < 320))
+        return box_iou((0, 0, 320, 320), d.box) >= 0.3 and bool(inside)
+
+    photos = [cv2.resize(f, (320, 320), interpolation=cv2.INTER_CUBIC) for f in rafdb_faces(30, seed=5)]
+    with_view = sum(covered(BlazeFaceDetector()(p)) for p in photos)
+    without = sum(covered(BlazeFaceDetector(frame_view=False)(p)) for p in photos)
+    assert with_view >= 26 and with_view >= without + 3, (with_view, without)
