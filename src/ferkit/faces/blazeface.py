@@ -157,7 +157,7 @@ class BlazeFaceDetector:
         return dets
 
     def _detect(self, image: np.ndarray, min_face: int) -> list[Detection]:
-        found = [views for _, views in self.candidates(image, min_face, self.threshold)]
+        found = [dets for _, dets in self.candidates(image, min_face, self.threshold)]
         if not found:
             return []
         boxes, kps, scores = (np.concatenate([f[k] for f in found]) for k in range(3))
