@@ -144,12 +144,23 @@ class BlazeFaceDetector:
         self.threshold, self.min_face, self.nms_iou, self.max_side = threshold, min_face, nms_iou, max_side
         self.frame_view = frame_view
 
-    def __call__(self, image: np.ndarray) -> list[Detection]:
+    def min_face_at(self, h: int, w: int) -> float:
+        """The smallest face side searched for in an ``h x w`` frame, in its px: ``min_face``, or ``auto_min_face``
+        of the frame as detection sees it (shrunk to ``max_side`` when set)."""
+        if self.min_face is not None:
+            return self.min_face
+        shrink = min(1.0, self.max_side / max(h, w)) if self.max_side else 1.0
+        return auto_min_face(round(h * shrink), round(w * shrink)) / shrink
+
+    def __call__(self, image: np.ndarray, frame_scale: float = 1.0) -> list[Detection]:
+        """Faces in ``image`` (RGB), in its px. ``frame_scale``: ``image`` is a frame decoded at this fraction of
+        its size (a JPEG draft, ``inference.sources.decode_image``); faces are searched for as in the whole frame."""
+        h, w = image.shape[:2]
+        min_face = self.min_face_at(round(h / frame_scale), round(w / frame_scale)) * frame_scale
         scale = 1.0
         if self.max_side:
             image, scale = shrink_for_detection(image, self.max_side)
-        min_face = auto_min_face(*image.shape[:2]) if self.min_face is None else int(self.min_face * scale)
-        dets = self._detect(image, min_face)
+        dets = self._detect(image, round(min_face * scale))
         if scale != 1.0:
             for d in dets:
                 d.box = tuple(v / scale for v in d.box)
