@@ -88,17 +88,22 @@ def test_batch_rows_equal_predict_and_bad_files_are_recorded(archive, tmp_path, 
     for f in archive["good"].iterdir():
         (inputs / f.name).symlink_to(f)
     (inputs / "truncated.jpg").write_bytes((archive["good"] / "photo0.jpg").read_bytes()[:300])
+    # A 2000 x 1500 JPEG, decoded at 1/2 by both (EmotionRecognizer.draft_factor): rows in the file's pixels.
+    big = compose_canvas(rafdb_faces(2, seed=6), [(300, 400, 260), (1300, 600, 240)], size=(2000, 1500), seed=6)
+    Image.fromarray(big).save(inputs / "big.jpg", quality=95)
     out = tmp_path / "out"
     # Videos cut into 4-frame chunks on different workers: tracks and smoothing still run over each whole video.
     done = run_batch_cli(batch_cmd([inputs], out, archive["model"], "--chunk-frames", "4"))
     assert done.returncode == 3, done.stderr
-    assert "truncated.jpg" in done.stderr and "7 source(s): 6 processed" in done.stdout
+    assert "truncated.jpg" in done.stderr and "8 source(s): 7 processed" in done.stdout
 
     assert main(["predict", str(inputs), "--model", archive["model"], "--csv", str(tmp_path / "p.csv")]) == 3
     capsys.readouterr()
     df = read_faces(out)
     assert_rows_equal_predict(df, tmp_path / "p.csv")
     assert df.model_version.nunique() == 1 and (df.image_width == 320).sum() == 2 * (14 + 10)
+    big_rows = df[df.source.str.endswith("big.jpg")]
+    assert len(big_rows) == 2 and (big_rows.image_width == 2000).all() and big_rows.x2.max() > 1300
     assert df[df.source.str.endswith(".jpg")].track_id.isna().all()
     assert all(len(lm) == 6 for lm in df.landmarks)
 

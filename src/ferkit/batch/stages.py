@@ -15,7 +15,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from ferkit.inference.sources import Frame, iter_frames
+from ferkit.inference.sources import Frame, in_file_px, iter_frames
 from ferkit.inference.video import iter_video_range
 
 log = logging.getLogger(__name__)
@@ -42,11 +42,11 @@ def get_recognizer(settings_json: str, classify_only: bool = False):
     )
 
 
-def _frames(item: dict, step: int) -> Iterator[Frame]:
+def _frames(item: dict, step: int, draft) -> Iterator[Frame]:
     if item["kind"] == "video":
         yield from iter_video_range(item["path"], item["start"], item["stop"], step)
     else:
-        yield from iter_frames(item["path"])  # ImageError (a ValueError) for an unreadable image
+        yield from iter_frames(item["path"], draft=draft)  # ImageError (a ValueError) for an unreadable image
 
 
 def detect_item(item: dict, settings_json: str) -> dict:
@@ -57,11 +57,12 @@ def detect_item(item: dict, settings_json: str) -> dict:
     step = json.loads(settings_json)["every_nth_frame"]
     frames, dets, crops, error = [], [], [], None
     try:
-        for frame in _frames(item, step):
-            found = rec.detector(frame.image)
-            frames.append((frame.index, frame.timestamp, frame.image.shape[1], frame.image.shape[0]))
-            dets.append(found)
+        for frame in _frames(item, step, rec.draft_factor):  # large JPEGs decoded smaller, as predict does
+            found = rec.detect(frame)
             crops += [rec.crop(frame.image, d) for d in found]
+            w, h = frame.size or (frame.image.shape[1], frame.image.shape[0])
+            frames.append((frame.index, frame.timestamp, w, h))
+            dets.append(in_file_px(frame, found))
         if item["kind"] == "video" and item["start"] == 0 and not frames:
             raise ValueError(f"Cannot decode video {item['path']}: OpenCV read no frame from it; re-encode it.")
     except Exception as err:  # noqa: BLE001 - any decoder or detector failure is this source's, not the job's

@@ -17,7 +17,7 @@ from ferkit.faces.detectors import create_detector
 from ferkit.inference.backends import load_classifier, torch_checkpoint
 from ferkit.inference.prefetch import map_ahead
 from ferkit.inference.results import Explanation, FaceResult, FrameResult
-from ferkit.inference.sources import DRAFT_FACTORS, Frame, is_webcam, iter_frames
+from ferkit.inference.sources import DRAFT_FACTORS, Frame, in_file_px, is_webcam, iter_frames
 from ferkit.inference.tracking import FaceTracker, resolve_smoothing
 from ferkit.onnxrt import usable_cores
 
@@ -147,6 +147,11 @@ class EmotionRecognizer:
         read-ahead workers: depends on nothing but the frame."""
         if frame.stream is not None and self.detect_every > 1 and frame.index % self.detect_every:
             return None
+        return self.detect(frame)
+
+    def detect(self, frame: Frame) -> list:
+        """The faces in ``frame.image``, in its px; a JPEG decoded smaller (``draft_factor``) is searched as the
+        whole file would be. ``frame_result`` reports them in the file's px."""
         if frame.image is None:
             return []
         sx = frame.scale[0]  # < 1 only for a JPEG decoded smaller, which only detectors with min_face_at allow
@@ -181,7 +186,9 @@ class EmotionRecognizer:
     ) -> FrameResult:
         """The result of one frame whose faces are classified (``probs``, one row per detection). Video and webcam
         frames keep identities and smoothed probabilities through ``trackers`` (one ``FaceTracker`` per stream,
-        kept by the caller across frames, in frame order); ``ferkit batch`` calls this too."""
+        kept by the caller across frames, in frame order); ``dets`` are in ``frame.image``'s px. ``ferkit batch``
+        calls this too."""
+        dets = in_file_px(frame, dets)  # results are in the file's px, also when it was decoded smaller
         ids: list[int | None] = [None] * len(dets)
         if frame.stream is not None and dets:
             tracker = trackers.setdefault(frame.stream, FaceTracker(self.alpha))
@@ -190,11 +197,10 @@ class EmotionRecognizer:
 
     def _frame_result(self, frame: Frame, dets, probs: np.ndarray, ids, keep_images: bool) -> FrameResult:
         faces = []
-        sx, sy = frame.scale  # results are in the file's px, also when it was decoded smaller
         for det, p, tid in zip(dets, probs, ids):
             k = int(np.argmax(p))
-            box = tuple(int(round(v / s)) for v, s in zip(det.box, (sx, sy, sx, sy)))
-            lms = (det.landmarks / [sx, sy]).round(1).tolist() if det.landmarks is not None else None
+            box = tuple(int(round(v)) for v in det.box)
+            lms = det.landmarks.round(1).tolist() if det.landmarks is not None else None
             faces.append(
                 FaceResult(
                     box,

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from ferkit.faces.crop import to_rgb3
+from ferkit.faces.types import Detection
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +72,23 @@ class Frame:
         if self.image is None or self.size is None:
             return 1.0, 1.0
         return self.image.shape[1] / self.size[0], self.image.shape[0] / self.size[1]
+
+
+def in_file_px(frame: Frame, dets: list[Detection]) -> list[Detection]:
+    """``dets`` found in ``frame.image`` moved to the file's px (``frame.size``): the same list when the frame was
+    decoded at full size, else scaled copies."""
+    sx, sy = frame.scale
+    if (sx, sy) == (1.0, 1.0):
+        return dets
+    back = np.array([1 / sx, 1 / sy], np.float32)
+    return [
+        Detection(
+            tuple(float(v * b) for v, b in zip(d.box, np.tile(back, 2))),
+            d.score,
+            None if d.landmarks is None else d.landmarks * back,
+        )
+        for d in dets
+    ]
 
 
 def check_color(color: str) -> str:
