@@ -80,12 +80,12 @@ def in_file_px(frame: Frame, dets: list[Detection]) -> list[Detection]:
     sx, sy = frame.scale
     if (sx, sy) == (1.0, 1.0):
         return dets
-    back = np.array([1 / sx, 1 / sy], np.float32)
+    back = (1 / sx, 1 / sy, 1 / sx, 1 / sy)
     return [
         Detection(
-            tuple(float(v * b) for v, b in zip(d.box, np.tile(back, 2))),
+            tuple(float(v * b) for v, b in zip(d.box, back)),
             d.score,
-            None if d.landmarks is None else d.landmarks * back,
+            None if d.landmarks is None else d.landmarks * np.float32(back[:2]),
         )
         for d in dets
     ]
@@ -171,7 +171,7 @@ def decode_image(
 
     ``draft``: ``(w, h) -> factor``, asked with the file's size before any pixel is decoded; a JPEG is then decoded
     at 1/2, 1/4 or 1/8 of its size (``DRAFT_FACTORS``; libjpeg's DCT scaling: a 12 MP photo decodes ~7x faster at
-    1/2, and its pixels are as good as a full decode shrunk). Other formats and other factors decode in full.
+    1/2, and its pixels are close to a full decode shrunk). Other formats and other factors decode in full.
     """
     from PIL import Image, ImageOps
 
