@@ -171,7 +171,8 @@ def decode_image(
 
     ``draft``: ``(w, h) -> factor``, asked with the file's size before any pixel is decoded; a JPEG is then decoded
     at 1/2, 1/4 or 1/8 of its size (``DRAFT_FACTORS``; libjpeg's DCT scaling: a 12 MP photo decodes in 17 ms at
-    1/2 instead of 128 ms, and its pixels are close to a full decode shrunk). Other formats and other factors decode in full.
+    1/2 instead of 128 ms, and its pixels are close to a full decode shrunk). Other formats and other factors decode
+    in full.
     """
     from PIL import Image, ImageOps
 
