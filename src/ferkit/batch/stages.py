@@ -60,8 +60,7 @@ def detect_item(item: dict, settings_json: str) -> dict:
         for frame in _frames(item, step, rec.draft_factor):  # large JPEGs decoded smaller, as predict does
             found = rec.detect(frame)
             crops += [rec.crop(frame.image, d) for d in found]
-            w, h = frame.size or (frame.image.shape[1], frame.image.shape[0])
-            frames.append((frame.index, frame.timestamp, w, h))
+            frames.append((frame.index, frame.timestamp, *frame.file_size))
             dets.append(in_file_px(frame, found))
         if item["kind"] == "video" and item["start"] == 0 and not frames:
             raise ValueError(f"Cannot decode video {item['path']}: OpenCV read no frame from it; re-encode it.")

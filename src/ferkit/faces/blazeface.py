@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ferkit.faces.types import Detection, shrink_for_detection
+from ferkit.faces.types import Detection, shrink_for_detection, unscale
 from ferkit.onnxrt import cpu_session
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets" / "detectors"
@@ -160,12 +160,7 @@ class BlazeFaceDetector:
         scale = 1.0
         if self.max_side:
             image, scale = shrink_for_detection(image, self.max_side)
-        dets = self._detect(image, round(min_face * scale))
-        if scale != 1.0:
-            for d in dets:
-                d.box = tuple(v / scale for v in d.box)
-                d.landmarks = d.landmarks / scale
-        return dets
+        return unscale(self._detect(image, round(min_face * scale)), scale, scale)
 
     def _detect(self, image: np.ndarray, min_face: int) -> list[Detection]:
         found = [dets for _, dets in self.candidates(image, min_face, self.threshold)]

@@ -42,3 +42,19 @@ def shrink_for_detection(image: np.ndarray, max_side: int) -> tuple[np.ndarray, 
     if scale < 1.0:
         image = cv2.resize(image, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
     return image, scale
+
+
+def unscale(dets: list[Detection], sx: float, sy: float) -> list[Detection]:
+    """Detections found in an image ``sx`` x ``sy`` times the size of the frame they belong to (a shrunk or a
+    smaller-decoded copy), in the frame's px: the same list when both are 1, else scaled copies."""
+    if (sx, sy) == (1.0, 1.0):
+        return dets
+    per = (sx, sy, sx, sy)
+    return [
+        Detection(
+            tuple(v / f for v, f in zip(d.box, per)),
+            d.score,
+            None if d.landmarks is None else d.landmarks / np.float32([sx, sy]),
+        )
+        for d in dets
+    ]

@@ -212,9 +212,8 @@ class EmotionRecognizer:
                     float(det.score),
                 )
             )
-        size = frame.size or ((frame.image.shape[1], frame.image.shape[0]) if frame.image is not None else None)
         rest = (frame.error, frame.image if keep_images else None, frame.kind, frame.stream, frame.fps)
-        return FrameResult(frame.source, frame.index, frame.timestamp, size, faces, *rest)
+        return FrameResult(frame.source, frame.index, frame.timestamp, frame.file_size, faces, *rest)
 
     # -- explanations -------------------------------------------------------------------------------------------
     @property

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from ferkit.faces.crop import to_rgb3
-from ferkit.faces.types import Detection
+from ferkit.faces.types import Detection, unscale
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +67,13 @@ class Frame:
     size: tuple[int, int] | None = None
 
     @property
+    def file_size(self) -> tuple[int, int] | None:
+        """(w, h) that results are reported in: ``size``, else the image's own; None for an unreadable file."""
+        if self.size is not None or self.image is None:
+            return self.size
+        return self.image.shape[1], self.image.shape[0]
+
+    @property
     def scale(self) -> tuple[float, float]:
         """(x, y) image px per ``size`` px: 1 unless the file was decoded smaller (``iter_frames(draft=...)``)."""
         if self.image is None or self.size is None:
@@ -77,18 +84,7 @@ class Frame:
 def in_file_px(frame: Frame, dets: list[Detection]) -> list[Detection]:
     """``dets`` found in ``frame.image`` moved to the file's px (``frame.size``): the same list when the frame was
     decoded at full size, else scaled copies."""
-    sx, sy = frame.scale
-    if (sx, sy) == (1.0, 1.0):
-        return dets
-    back = (1 / sx, 1 / sy, 1 / sx, 1 / sy)
-    return [
-        Detection(
-            tuple(float(v * b) for v, b in zip(d.box, back)),
-            d.score,
-            None if d.landmarks is None else d.landmarks * np.float32(back[:2]),
-        )
-        for d in dets
-    ]
+    return unscale(dets, *frame.scale)
 
 
 def check_color(color: str) -> str:
