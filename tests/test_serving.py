@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from _serving_support import blank_photo, compose_photo, make_checkpoint
+from _serving_support import blank_photo, compose_photo, make_checkpoint, rafdb_faces
 from ferkit.labels import EMOTIONS
 
 pytestmark = pytest.mark.needs_data("rafdb/DATASET/test")
@@ -105,6 +105,32 @@ def test_predict_matches_the_recognizer(client, recognizers, files):
     for face, ref in zip(faces, direct_faces):
         assert face["box"] == list(ref.box)
         assert face["probs"] == pytest.approx(ref.probs, abs=1e-5)
+
+
+def test_a_large_jpeg_upload_is_decoded_smaller_like_predict(files, tmp_path):
+    """A 2000 x 1500 JPEG upload with BlazeFace: decoded at 1/2 as ``ferkit predict`` decodes the file
+    (``EmotionRecognizer.draft_factor``), so the API's faces equal ``predict``'s, in the upload's pixels."""
+    from fastapi.testclient import TestClient
+
+    from ferkit.serving import ServerConfig, create_app, load_recognizers
+
+    canvas = Image.new("RGB", (2000, 1500), (182, 188, 196))
+    for face_path, (x, y) in zip(rafdb_faces(2), [(300, 400), (1300, 600)]):
+        canvas.paste(Image.open(face_path).convert("RGB").resize((250, 250), Image.BICUBIC), (x, y))
+    path = tmp_path / "big.jpg"
+    canvas.save(path, quality=95)
+    recs = load_recognizers([str(files["plain"])], detector="blazeface")
+    rec = recs["plain_cnn"]
+    assert rec.draft_factor(2000, 1500) == 2
+    (ref,) = rec.predict(path)
+    with TestClient(create_app(recs, ServerConfig(max_upload_bytes=8 * MAX_UPLOAD))) as c:
+        body = post(c, "/v1/predict", path.read_bytes()).json()
+    assert body["frame_size"] == [2000, 1500]
+    faces = sorted(body["faces"], key=lambda f: f["box"][0])
+    assert len(faces) == 2 and [f["box"] for f in faces] == [
+        list(f.box) for f in sorted(ref.faces, key=lambda f: f.box[0])
+    ]
+    assert faces[1]["box"][0] > 1250  # the file's pixels, not the decoded half-size image's
 
 
 @pytest.mark.parametrize("kind,ctype", [("png", "image/png"), ("webp", "image/webp")])

@@ -1,8 +1,9 @@
 """One dispatcher, ``iter_frames(source)``, turns any input into RGB frames.
 
 Sources: an image path, a folder (recursive), a glob, a video file, a webcam index (int or digit string),
-an ``np.ndarray`` (HxWx3 RGB, or BGR with ``color="bgr"``; gray HxW uint8), a ``PIL.Image``, or a list of those.
-The recogniser only ever sees ``Frame`` objects, so it never branches on the input type.
+an ``np.ndarray`` (HxWx3 RGB, or BGR with ``color="bgr"``; gray HxW uint8), a ``PIL.Image``, or a list of those;
+a ``Frame`` decoded by the caller (the REST API's uploads) passes through. The recogniser only ever sees ``Frame``
+objects, so it never branches on the input type.
 """
 
 from __future__ import annotations
@@ -265,6 +266,8 @@ def iter_frames(
                 if frame.source == "<array>":
                     frame.source, frame.index = f"<array {i}>", i
                 yield frame
+    elif isinstance(source, Frame):  # decoded by the caller (the REST API's uploads)
+        yield source
     elif isinstance(source, (np.ndarray, Image.Image)):
         try:
             image = to_rgb(source, color)

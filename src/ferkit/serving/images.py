@@ -1,6 +1,6 @@
 """Decode uploaded images safely: content type, byte size and pixel count are checked before decoding.
 
-Decoding is ``ferkit.inference.sources.read_image`` (the CLI's reader: header checks, 16-bit gray, MPO, EXIF);
+Decoding is ``ferkit.inference.sources.decode_image`` (the CLI's reader: header checks, 16-bit gray, MPO, EXIF);
 this module only maps its ``ImageError`` reasons to HTTP statuses. Pillow's own decompression-bomb guard only
 fires at 2x ``Image.MAX_IMAGE_PIXELS`` (178 MP) and is global; the server's ``max_pixels`` is checked first.
 """
@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ferkit.inference.sources import ImageError, read_image
+from ferkit.inference.sources import ImageError
+from ferkit.inference.sources import decode_image as decode_file
 from ferkit.serving.errors import ServingError
 
 ALLOWED_TYPES: dict[str, str] = {"image/jpeg": "JPEG", "image/png": "PNG", "image/webp": "WEBP"}
@@ -54,14 +55,15 @@ def check_size(num_bytes: int, max_bytes: int) -> None:
         raise ServingError(400, "empty_upload", "The uploaded file is empty; send a JPEG, PNG or WebP image.")
 
 
-def decode_image(data: bytes, max_pixels: int) -> np.ndarray:
-    """Bytes of a JPEG/PNG/WebP -> RGB ``HxWx3`` uint8 array.
+def decode_image(data: bytes, max_pixels: int, draft=None) -> tuple[np.ndarray, tuple[int, int]]:
+    """Bytes of a JPEG/PNG/WebP -> (RGB ``HxWx3`` uint8 array, the file's (w, h)). ``draft``: how much smaller a
+    JPEG may be decoded (``EmotionRecognizer.draft_factor``), as ``ferkit predict`` decodes files.
 
     ServingError 400 for non-images and truncated files, 413 when width x height exceeds ``max_pixels``, 415 for
     other formats, 422 for images under ``MIN_SIDE`` px (or too narrow) to hold a face.
     """
     try:
-        return read_image(data, max_pixels=max_pixels, formats=ALLOWED_FORMATS, name="The upload")
+        return decode_file(data, max_pixels, ALLOWED_FORMATS, "The upload", draft=draft)
     except ImageError as err:
         status, code = _STATUS[err.reason]
         raise ServingError(status, code, str(err)) from err

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from ferkit.inference.explain import METHODS
+from ferkit.inference.sources import Frame
 from ferkit.inference.tracking import smoothing_constants
 from ferkit.serving.config import ServerConfig
 from ferkit.serving.errors import ServingError, error_responses
@@ -35,14 +36,16 @@ def _read(upload) -> bytes:
 def _predict_job(rec, upload, max_pixels: int) -> tuple[Any, float, float]:
     """Read + decode + recognise on a worker thread; returns (FrameResult, decode seconds, inference seconds)."""
     t0 = time.perf_counter()
-    image = decode_image(_read(upload), max_pixels)
+    # A large JPEG decodes smaller when its faces stay larger than the model's input, as in `ferkit predict`;
+    # the result is in the upload's own px either way. Recognisers without draft_factor decode in full.
+    image, size = decode_image(_read(upload), max_pixels, draft=getattr(rec, "draft_factor", None))
     t1 = time.perf_counter()
-    frame = rec.predict(image)[0]
+    frame = rec.predict(Frame(image, "<upload>", size=size))[0]
     return frame, t1 - t0, time.perf_counter() - t1
 
 
 def _explain_job(rec, upload, max_pixels: int, method: str) -> tuple[list, tuple[int, int]]:
-    image = decode_image(_read(upload), max_pixels)
+    image, _ = decode_image(_read(upload), max_pixels)  # in full: the explained crops are cut from it
     try:
         return rec.explain(image, method=method), (image.shape[1], image.shape[0])
     except (ValueError, NotImplementedError, ImportError) as err:  # method="cbam" without CBAM; torch missing
