@@ -1,18 +1,30 @@
-"""Build the shipped default model (v2.1) from its runs: average their weights (a model soup of fine-tunes of the
-v1 default: WiSE-FT / model soups, Wortsman et al. 2022), refit the calibration temperature on FER2013 PublicTest
-(a validation split), switch on flip test-time augmentation (``--tta none`` to leave it off), and export an int8
-model.onnx beside it (calibrated on FER2013 Training faces).
+"""Build the shipped default model from its runs. v2.2 (shipped) is an output ensemble (``--ensemble``:
+``ferkit.models.ensemble``) of two model soups, 0.4 v2.1 (48 px) + 0.6 a 64 px pair; each soup averages the weights
+of fine-tunes of one starting point (WiSE-FT / model soups, Wortsman et al. 2022). The script refits the
+calibration temperature on FER2013 PublicTest (a validation split), sets flip test-time augmentation (``--tta``),
+and exports an int8 model.onnx beside it (calibrated on FER2013 Training faces).
 
+    # v2.1 (48 px, flip TTA): two pairs of fine-tunes of the v1 default, souped
     ferkit train configs/default_v2_fercnet_s.yaml --out runs --name default_v2
     ferkit train configs/default_v2_fercnet_s_finetune.yaml --out runs --name default_v2_ft
     ferkit train configs/default_v2_fercnet_s.yaml seed=1 stages.0.epochs=4 --out runs --name default_v2_s1
     ferkit train configs/default_v2_fercnet_s_finetune.yaml seed=1 model.init_from=runs/default_v2_s1/best \
         --out runs --name default_v2_ft_s1
     .venv/bin/python benchmarks/make_default_model.py runs/default_v2/best runs/default_v2_ft/best \
-        runs/default_v2_s1/best runs/default_v2_ft_s1/best --weights 0.15 0.35 0.15 0.35 --out src/ferkit/assets/default
+        runs/default_v2_s1/best runs/default_v2_ft_s1/best --weights 0.15 0.35 0.15 0.35 --version 2.1 --out v21
+    # the 64 px pair, from v2.1's weights, souped 0.7 / 0.3
+    ferkit train configs/default_v2_fercnet_s.yaml seed=2 data.image_size=64 stages.0.epochs=5 \
+        model.init_from=v21 --out runs --name default_v23_s1_64
+    ferkit train configs/default_v2_fercnet_s_finetune.yaml seed=2 data.image_size=64 \
+        model.init_from=runs/default_v23_s1_64/best --out runs --name default_v23_ft_64
+    .venv/bin/python benchmarks/make_default_model.py runs/default_v23_s1_64/best runs/default_v23_ft_64/best \
+        --weights 0.7 0.3 --tta none --out c64
+    # v2.2: the two as one ensemble graph (the 48 px member reads the 64 px crop shrunk in the graph), no TTA
+    .venv/bin/python benchmarks/make_default_model.py v21 c64 --ensemble --weights 0.4 0.6 --tta none \
+        --out src/ferkit/assets/default
 
-The weights were chosen on the validation splits only (docs/training.md, "Default model v2"); two members can be
-mixed with ``--alpha`` (the weight of the second), as v2.0 was (``--alpha 0.8``).
+Every weight was chosen on the validation splits only (docs/training.md, "Default model v2"); two soup members can
+also be mixed with ``--alpha`` (the weight of the second), as v2.0 was (``--alpha 0.8``).
 """
 
 from __future__ import annotations
@@ -42,6 +54,17 @@ def soup(members: list[Path], weights: list[float], out: Path) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     save_file(mixed, str(out / "model.safetensors"))
     return json.loads((members[-1] / "model.json").read_text())
+
+
+def ensemble(members: list[Path], weights: list[float], out: Path) -> dict:
+    """The output ensemble of ``members`` (``ferkit.models.ensemble.from_checkpoints``) saved to ``out``; its
+    metadata."""
+    from ferkit.models import save_checkpoint
+    from ferkit.models.ensemble import from_checkpoints
+
+    model, meta = from_checkpoints(members, weights)
+    save_checkpoint(model, out, metadata=meta)
+    return json.loads((out / "model.json").read_text())
 
 
 def member_weights(n: int, alpha: float, weights: list[float] | None) -> list[float]:
@@ -86,22 +109,23 @@ def main() -> None:
         default="flip",
         help="flip TTA (the shipped v2 has it) halves ONNX throughput: 1,431 faces/s at batch 64 here",
     )
+    ap.add_argument("--ensemble", action="store_true", help="average the members' probabilities, not their weights")
+    ap.add_argument("--version", default="2.2", help="model.json version (2.1: the 48 px soup; 2.2: the ensemble)")
     ap.add_argument("--out", type=Path, default=Path("outputs/default_v2"))
     args = ap.parse_args()
     if args.out.exists():
         shutil.rmtree(args.out)
     weights = member_weights(len(args.members), args.alpha, args.weights)
-    meta = soup(args.members, weights, args.out)
-    meta.update(
-        name="ferkit-default-v2",
-        version="2.1",
-        tta=args.tta,
-        soup={
+    if args.ensemble:
+        meta = ensemble(args.members, weights, args.out)
+    else:
+        meta = soup(args.members, weights, args.out)
+        meta["soup"] = {
             "method": "weight average of fine-tunes of one starting point (WiSE-FT / model soup, Wortsman et al. 2022)",
             "members": [{"run": str(m), "weight": round(w, 4)} for m, w in zip(args.members, weights)],
             "selected_on": "FER2013 PublicTest and FER+ val (validation splits)",
-        },
-    )
+        }
+    meta.update(name="ferkit-default-v2", version=args.version, tta=args.tta)
     meta.pop("test_metrics", None)  # the members' test numbers do not describe the mix
     (args.out / "model.json").write_text(json.dumps(meta, indent=1))
     meta["temperature"] = round(fit_val_temperature(args.out), 4)

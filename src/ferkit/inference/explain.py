@@ -54,9 +54,14 @@ def cbam_maps(model, x) -> np.ndarray:
 
 
 def gradcam_maps(model, x) -> np.ndarray:
-    """Grad-CAM on the last feature map (``forward_features``) for each input's top class."""
+    """Grad-CAM on the last feature map (``forward_features``) for each input's top class. An ensemble
+    (``ferkit.models.ensemble``): its members' maps on their own inputs, weighted as their probabilities are."""
     import torch
 
+    if hasattr(model, "member_inputs"):
+        return sum(
+            w * _normalise(torch.from_numpy(gradcam_maps(m, xi)), x.shape[-1]) for m, xi, w in model.member_inputs(x)
+        )
     with torch.enable_grad():
         feats = model.forward_features(x.requires_grad_(False))  # B,C,h,w
         feats.retain_grad()

@@ -17,6 +17,8 @@ from torch import nn
 from ferkit.labels import EMOTIONS, EMOTIONS_WITH_CONTEMPT
 from ferkit.metadata import check_metadata  # noqa: F401  (re-exported; lives in a torch-free module)
 from ferkit.models._registry import create_model
+from ferkit.models.ensemble import ARCH as ENSEMBLE
+from ferkit.models.ensemble import Ensemble
 
 FORMAT_VERSION = 1
 WEIGHTS_NAME = "model.safetensors"
@@ -106,6 +108,17 @@ def read_metadata(path: str | os.PathLike) -> dict:
     return check_metadata(meta, meta_file)
 
 
+def build_model(meta: dict) -> nn.Module:
+    """The untrained module that model.json ``meta`` describes: a registered architecture, or an ensemble of them
+    (``ferkit.models.ensemble``)."""
+    num_classes, in_chans, kwargs = int(meta["num_classes"]), int(meta["in_chans"]), meta.get("model_kwargs", {})
+    if meta["arch"] == ENSEMBLE:
+        if not isinstance(kwargs, dict) or set(kwargs) != {"members"}:
+            raise ValueError(f"An ensemble's model_kwargs must be {{'members': [...]}}, got {kwargs!r}.")
+        return Ensemble(kwargs["members"], num_classes, in_chans)
+    return create_model(meta["arch"], num_classes=num_classes, in_chans=in_chans, **kwargs)
+
+
 def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> tuple[nn.Module, dict]:
     """Rebuild the architecture named in model.json, load model.safetensors, return ``(model.eval(), metadata)``."""
     from safetensors import SafetensorError
@@ -113,12 +126,7 @@ def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> t
 
     weights_file, _ = _resolve(path)
     meta = read_metadata(path)
-    model = create_model(
-        meta["arch"],
-        num_classes=int(meta["num_classes"]),
-        in_chans=int(meta["in_chans"]),
-        **meta.get("model_kwargs", {}),
-    )
+    model = build_model(meta)
     try:
         state = load_file(str(weights_file))
     except (SafetensorError, OSError) as err:
