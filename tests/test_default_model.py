@@ -27,8 +27,12 @@ def rec():
 def test_default_checkpoint_metadata():
     meta = json.loads((ASSETS / "default" / "model.json").read_text())
     assert tuple(meta["labels"]) == EMOTIONS
-    assert meta["arch"] == "fercnet_s" and meta["image_size"] == 48 and meta["in_chans"] == 1
-    assert 0.2 < meta["temperature"] < 5.0  # fitted on FER+ val, stored with the weights
+    # v2.2: a 48 px and a 64 px fercnet_s in one graph, reading the 64 px gray canonical crop
+    assert meta["arch"] == "ensemble" and meta["image_size"] == 64 and meta["in_chans"] == 1
+    assert meta["crop"]["kind"] == "template" and meta["crop"]["size"] == 64
+    members = meta["model_kwargs"]["members"]
+    assert [(m["arch"], m["image_size"]) for m in members] == [("fercnet_s", 48), ("fercnet_s", 64)]
+    assert 0.2 < meta["temperature"] < 5.0  # fitted on FER2013 PublicTest, stored with the weights
     assert (ASSETS / "default" / "model.safetensors").stat().st_size < 10 * 2**20
 
 
