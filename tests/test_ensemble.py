@@ -112,6 +112,26 @@ def test_onnx_and_torchscript_exports_match_torch(ens_folder, tmp_path):
         assert res.metadata["arch"] == "ensemble" and res.metadata["image_size"] == 64
 
 
+def test_int8_keeps_the_probability_tail_in_fp32(ens_folder, members, tmp_path):
+    """8-bit probabilities would put every one under ~0.002 at 0 and its log at -inf: from the first Softmax on,
+    an ensemble's graph is not quantised. A single model's graph (logits out) has no such tail."""
+    import onnx
+
+    from ferkit.export import export_model
+    from ferkit.export.onnx import probability_tail
+
+    fp32 = export_model(ens_folder, "onnx", tmp_path / "ens.onnx", num_check=16).path
+    tail = probability_tail(fp32)
+    ops = {n.name: n.op_type for n in onnx.load(str(fp32)).graph.node}
+    kinds = [ops[n] for n in tail]
+    assert kinds.count("Softmax") == 2 and kinds[-1] == "Log" and not {"Conv", "Gemm"} & set(kinds)
+    assert probability_tail(export_model(members[1], "onnx", tmp_path / "one.onnx", num_check=16).path) == []
+    int8 = onnx.load(str(export_model(ens_folder, "onnx", tmp_path / "ens8.onnx", int8=True, num_check=64).path))
+    assert any(n.op_type == "QuantizeLinear" for n in int8.graph.node)  # the members are quantised
+    produced_by_tail = {o for n in int8.graph.node if n.name in tail for o in n.output}
+    assert not [n.name for n in int8.graph.node if n.op_type == "QuantizeLinear" and produced_by_tail & set(n.input)]
+
+
 def test_gradcam_explains_an_ensemble_at_its_input_size(ens_folder):
     from ferkit.inference.explain import explain_crops
 
