@@ -48,6 +48,9 @@ def test_sample_photo_gives_one_smiling_face(rec):
     assert 150 < (x1 + x2) / 2 < 300 and 60 < (y1 + y2) / 2 < 200  # her face, upper middle of the 512x512 photo
     assert face.label == "happy"  # she smiles broadly in the NASA portrait
     assert face.top(3)[0][0] == face.label
+    from ferkit.inference.outputs import format_summary
+
+    assert "[model ferkit-default-v2 2.2 (ensemble), backend " in format_summary(frames, rec.model_info)[0]
 
 
 @pytest.mark.needs_data("rafdb/DATASET/test")

@@ -14,6 +14,8 @@ logger = logging.getLogger(__name__)
 
 FORMATS: tuple[str, ...] = ("onnx", "torchscript")
 EXPORT_KEYS = (
+    "name",  # with version: which release of a model this is (the packaged default says so in `predict`'s summary)
+    "version",
     "arch",
     "num_classes",
     "labels",

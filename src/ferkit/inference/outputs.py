@@ -209,8 +209,11 @@ def format_summary(frames: list[FrameResult], model_info: dict) -> list[str]:
     bad = [f for f in frames if f.error]
     no_face = sum(1 for f in frames if not f.error and not f.faces)
     n_faces = sum(len(f.faces) for f in frames)
+    model = model_info["arch"]
+    if model_info.get("version"):  # a named release, e.g. the packaged default: "ferkit-default-v2 2.2 (ensemble)"
+        model = f"{model_info['name']} {model_info['version']} ({model})"
     lines = [
         f"{len(frames)} frame(s), {n_faces} face(s); no face in {no_face}; unreadable: {len(bad)}"
-        f" [model {model_info['arch']}, backend {model_info['backend']}, detector {model_info['detector']}]"
+        f" [model {model}, backend {model_info['backend']}, detector {model_info['detector']}]"
     ]
     return lines + [f"  unreadable: {f.source}: {f.error}" for f in bad]

@@ -70,10 +70,12 @@ class EmotionRecognizer:
 
     @property
     def model_info(self) -> dict:
-        """name, arch, labels, image_size, in_chans, backend, detector, path."""
+        """name, version (None when the metadata has none), arch, labels, image_size, in_chans, backend, detector,
+        path, temperature."""
         arch = self.metadata.get("arch", "unknown")
         return {
             "name": self.metadata.get("name", arch),
+            "version": self.metadata.get("version"),
             "arch": arch,
             "labels": list(self.labels),
             "image_size": self.image_size,
