@@ -102,6 +102,11 @@ class LossConfig:
     label_smoothing: float = 0.0
     soft_targets: bool = True  # use the data's soft labels (FER+ label_mode=soft) when it has them
     mixup: float = 0.0  # mixup (Zhang et al. 2018) Beta(a, a) on whole batches; 0 = off, 0.2-0.4 usual
+    # Knowledge distillation (Hinton et al. 2015): a trained teacher checkpoint (e.g. an ensemble) whose softened
+    # outputs the student also matches; the loss is (1 - w) * the data loss + w * T^2 * KL(teacher_T || student_T).
+    distill_from: str | None = None
+    distill_weight: float = 0.5
+    distill_temperature: float = 2.0
 
 
 @dataclass
@@ -172,6 +177,11 @@ def validate(cfg: TrainConfig) -> TrainConfig:
         _check_choice("loss.class_weights", cw, ("none", "balanced"))
     if not 0 <= cfg.loss.label_smoothing < 1:
         raise ValueError(f"loss.label_smoothing={cfg.loss.label_smoothing} must be in [0, 1).")
+    if not 0 <= cfg.loss.distill_weight <= 1 or cfg.loss.distill_temperature <= 0:
+        raise ValueError(
+            f"loss.distill_weight={cfg.loss.distill_weight} must be in [0, 1] and loss.distill_temperature="
+            f"{cfg.loss.distill_temperature} > 0."
+        )
     if cfg.loss.mixup < 0:
         raise ValueError(f"loss.mixup={cfg.loss.mixup} must be >= 0 (the Beta(a, a) parameter; 0 turns mixup off).")
     if cfg.data.channels not in (None, 1, 3):

@@ -50,10 +50,14 @@ def train_one_epoch(
     grad_clip: float | None = None,
     progress: bool = True,
     mixup: float = 0.0,
+    teacher: nn.Module | None = None,
+    distill: tuple[float, float] = (0.5, 2.0),
 ) -> dict:
     """Train ``model`` for one pass over ``loader``; steps a per-batch ``scheduler`` (not ReduceLROnPlateau).
     Everything after the optimizer is keyword-only. ``mixup`` > 0: each batch is blended with a shuffled copy of
     itself with a weight drawn from Beta(mixup, mixup), and the loss blends the two images' targets (``mix_batch``).
+    ``teacher``: a trained model in eval mode that sees the same (augmented, mixed) batch; with ``distill`` =
+    (weight w, temperature T) the loss is (1 - w) * the data loss + w * ``distill_loss`` (Hinton et al. 2015).
 
     Returns ``{"loss": mean loss, "acc": train accuracy, "images": count, "seconds": wall time}``.
     """
@@ -73,6 +77,11 @@ def train_one_epoch(
             loss = criterion(logits.float(), targets)
             if mixup > 0:  # the loss of a blend is the blend of the two losses (hard or soft targets alike)
                 loss = lam * loss + (1 - lam) * criterion(logits.float(), partner)
+            if teacher is not None:
+                with torch.no_grad():
+                    teacher_logits = teacher(images).float()
+                w, t = distill
+                loss = (1 - w) * loss + w * distill_loss(logits.float(), teacher_logits, t)
         if not math.isfinite(loss.item()):
             raise RuntimeError(
                 f"Training loss is {loss.item()} at epoch {epoch}; lower the learning rate or turn AMP off (amp=off)."
@@ -110,6 +119,19 @@ def train_one_epoch(
         "images": seen,
         "seconds": time.perf_counter() - start,
     }
+
+
+def distill_loss(student: torch.Tensor, teacher: torch.Tensor, temperature: float) -> torch.Tensor:
+    """T^2 * KL(softmax(teacher / T) || softmax(student / T)), batch mean: Hinton et al.'s soft-target loss (the
+    T^2 keeps its gradients on the scale of the hard-label loss as T changes)."""
+    import torch.nn.functional as F
+
+    t = temperature
+    return (
+        F.kl_div(F.log_softmax(student / t, 1), F.log_softmax(teacher / t, 1), log_target=True, reduction="batchmean")
+        * t
+        * t
+    )
 
 
 def mix_batch(images: torch.Tensor, targets: torch.Tensor, alpha: float):

@@ -37,6 +37,7 @@ class RunContext:
     val_loader: DataLoader | None
     train_arrays: CachedArrays
     progress: bool
+    teacher: torch.nn.Module | None = None  # loss.distill_from, loaded once per run (``setup.load_teacher``)
 
 
 def metric_score(metrics: dict, metric: str) -> float | None:
@@ -122,6 +123,8 @@ def train_epoch(run: RunContext, prog: RunProgress, stage, net, optimizer, sched
         grad_clip=cfg.grad_clip,
         progress=run.progress,
         mixup=cfg.loss.mixup,
+        teacher=run.teacher,
+        distill=(cfg.loss.distill_weight, cfg.loss.distill_temperature),
     )
     loss_sum, correct, seen = dist_utils.all_reduce_sum(
         [stats["loss"] * stats["images"], stats["acc"] * stats["images"], stats["images"]], info, run.device

@@ -24,6 +24,7 @@ from ferkit.training.epoch import RunContext, end_epoch, train_epoch
 from ferkit.training.optim import build_criterion, build_optimizer, build_scheduler
 from ferkit.training.setup import (
     configure_torch,
+    load_teacher,
     prepare,
     resolve_amp,
     resolve_device,
@@ -135,7 +136,10 @@ def _setup(
         run_dir.mkdir(parents=True, exist_ok=True)
         save_config(cfg, run_dir / "config.yaml")
         log.info("run folder %s", run_dir)
-    run = RunContext(cfg, info, device, amp_dtype, run_dir, prep, model, criterion, val_loader, train_arrays, progress)
+    teacher = load_teacher(cfg, prep, device) if cfg.loss.distill_from else None
+    run = RunContext(
+        cfg, info, device, amp_dtype, run_dir, prep, model, criterion, val_loader, train_arrays, progress, teacher
+    )
     return run, prog, resumed
 
 

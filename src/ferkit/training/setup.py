@@ -122,6 +122,37 @@ def _init_from_checkpoint(model, path: str, arch: str) -> None:
     log.info("initialised %s from %s", arch, path)
 
 
+def load_teacher(cfg: TrainConfig, prep: Prepared, device):
+    """The ``loss.distill_from`` checkpoint in eval mode, frozen. It must read what the student reads (input size,
+    channels, mean/std, crop) and name the same classes in the same order, or ValueError says which differs."""
+    from ferkit.models import load_model
+
+    path = cfg.loss.distill_from
+    teacher, meta = load_model(path, device)
+    mine = {
+        "labels": list(prep.arrays.classes),
+        "image_size": cfg.data.image_size,
+        "in_chans": cfg.data.channels,
+        "mean": list(prep.mean),
+        "std": list(prep.std),
+    }
+    mine["crop"] = cfg.data.crop
+    theirs = {k: list(v) if isinstance(v, (list, tuple)) else v for k, v in meta.items() if k in mine}
+    theirs["crop"] = "template" if meta.get("crop", {}).get("kind") == "template" else "resize"
+    bad = {k: (theirs.get(k), v) for k, v in mine.items() if theirs.get(k) != v}
+    if bad:
+        raise ValueError(
+            f"loss.distill_from={path!r} does not read what the student reads: {bad} (teacher, student); "
+            "distil from a model of the same input, normalisation and classes."
+        )
+    for p in teacher.parameters():
+        p.requires_grad_(False)
+    log.info(
+        "distilling from %s (weight %s, temperature %s)", path, cfg.loss.distill_weight, cfg.loss.distill_temperature
+    )
+    return teacher.eval()
+
+
 def prepare(cfg: TrainConfig, info: DistInfo) -> Prepared:
     """Read and decode the data (rank 0 first, so other ranks read its cache), build the model and transforms."""
     from ferkit.data.transforms import build_transforms
