@@ -62,13 +62,17 @@ def test_a_teacher_reading_another_input_is_refused(tmp_path):
     from ferkit.training.setup import load_teacher
 
     teacher = save_checkpoint(create_model("fercnet_s").eval(), tmp_path / "t48", metadata={"image_size": 48})
-    cfg = load_config(RECIPE, [f"loss.distill_from={teacher}", "data.image_size=64", "data.crop=resize"])
+    cfg = load_config(RECIPE, [f"loss.distill_from={teacher}", "data.crop=resize"])
     classes = ("angry", "disgust", "fear", "happy", "neutral", "sad", "surprise")
-    prep = SimpleNamespace(arrays=SimpleNamespace(classes=classes), mean=(0.5,), std=(0.5,))
+
+    def prep(size: int):  # what `prepare` resolved for the run
+        return SimpleNamespace(
+            arrays=SimpleNamespace(classes=classes, image_size=size, channels=1), mean=(0.5,), std=(0.5,)
+        )
+
     with pytest.raises(ValueError, match="image_size"):
-        load_teacher(cfg, prep, "cpu")
-    cfg = load_config(RECIPE, [f"loss.distill_from={teacher}", "data.image_size=48", "data.crop=resize"])
-    loaded = load_teacher(cfg, prep, "cpu")
+        load_teacher(cfg, prep(64), "cpu")
+    loaded = load_teacher(cfg, prep(48), "cpu")
     assert not loaded.training and not any(p.requires_grad for p in loaded.parameters())
     x = torch.randn(2, 1, 48, 48)
     assert F.softmax(loaded(x), 1).shape == (2, 7)

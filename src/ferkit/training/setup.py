@@ -129,14 +129,14 @@ def load_teacher(cfg: TrainConfig, prep: Prepared, device):
 
     path = cfg.loss.distill_from
     teacher, meta = load_model(path, device)
-    mine = {
+    mine = {  # as resolved for this run (data.image_size / channels may be left to the model's defaults)
         "labels": list(prep.arrays.classes),
-        "image_size": cfg.data.image_size,
-        "in_chans": cfg.data.channels,
+        "image_size": prep.arrays.image_size,
+        "in_chans": prep.arrays.channels,
         "mean": list(prep.mean),
         "std": list(prep.std),
+        "crop": cfg.data.crop,
     }
-    mine["crop"] = cfg.data.crop
     theirs = {k: list(v) if isinstance(v, (list, tuple)) else v for k, v in meta.items() if k in mine}
     theirs["crop"] = "template" if meta.get("crop", {}).get("kind") == "template" else "resize"
     bad = {k: (theirs.get(k), v) for k, v in mine.items() if theirs.get(k) != v}
