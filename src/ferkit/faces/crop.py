@@ -45,6 +45,12 @@ class CropSpec:
         d["template"] = [list(p) for p in self.template]
         return d
 
+    @property
+    def data_crop(self) -> str:
+        """The ``data.crop`` that cuts dataset images as this spec does: "template", or "resize" (the file resized)
+        for legacy checkpoints."""
+        return "template" if self.kind == "template" else "resize"
+
     @classmethod
     def from_metadata(cls, meta: dict) -> CropSpec:
         """The spec stored in checkpoint/export metadata (``crop``), or ``legacy`` when absent."""

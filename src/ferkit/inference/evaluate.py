@@ -246,8 +246,7 @@ def _score_crops(clf, meta: dict, ds, batch_size: int, cache: bool, workers, pro
 
     size, chans = int(meta["image_size"]), int(meta["in_chans"])
     # The crop the model was trained on: the canonical template, or the file resized for older checkpoints.
-    crop = "template" if CropSpec.from_metadata(meta).kind == "template" else "resize"
-    arrays = decode_arrays(ds, size, chans, cache, crop=crop, workers=workers)
+    arrays = decode_arrays(ds, size, chans, cache, crop=CropSpec.from_metadata(meta).data_crop, workers=workers)
     hard = hard_labels(arrays.labels, arrays.soft_labels)
     assert (hard >= 0).all(), "every decoded row has a hard or a soft label"
     y = map_classes(ds.classes, meta["labels"])[hard]

@@ -45,9 +45,9 @@ def _predict_job(rec, upload, max_pixels: int) -> tuple[Any, float, float]:
 
 
 def _explain_job(rec, upload, max_pixels: int, method: str) -> tuple[list, tuple[int, int]]:
-    image, _ = decode_image(_read(upload), max_pixels)  # in full: the explained crops are cut from it
+    image, size = decode_image(_read(upload), max_pixels)  # in full: the explained crops are cut from it
     try:
-        return rec.explain(image, method=method), (image.shape[1], image.shape[0])
+        return rec.explain(image, method=method), size
     except (ValueError, NotImplementedError, ImportError) as err:  # method="cbam" without CBAM; torch missing
         raise ServingError(400, "explain_unavailable", str(err)) from err
 

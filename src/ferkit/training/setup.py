@@ -125,6 +125,7 @@ def _init_from_checkpoint(model, path: str, arch: str) -> None:
 def load_teacher(cfg: TrainConfig, prep: Prepared, device):
     """The ``loss.distill_from`` checkpoint in eval mode, frozen. It must read what the student reads (input size,
     channels, mean/std, crop) and name the same classes in the same order, or ValueError says which differs."""
+    from ferkit.faces.crop import CropSpec
     from ferkit.models import load_model
 
     path = cfg.loss.distill_from
@@ -138,7 +139,7 @@ def load_teacher(cfg: TrainConfig, prep: Prepared, device):
         "crop": cfg.data.crop,
     }
     theirs = {k: list(v) if isinstance(v, (list, tuple)) else v for k, v in meta.items() if k in mine}
-    theirs["crop"] = "template" if meta.get("crop", {}).get("kind") == "template" else "resize"
+    theirs["crop"] = CropSpec.from_metadata(meta).data_crop
     bad = {k: (theirs.get(k), v) for k, v in mine.items() if theirs.get(k) != v}
     if bad:
         raise ValueError(
