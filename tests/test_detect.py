@@ -150,7 +150,49 @@ def test_blazeface_threshold_applies_on_every_pyramid_level(monkeypatch):
         levels = len(blazeface.pyramid(480, 640, blazeface.auto_min_face(480, 640)))
         assert levels >= 2 and len(seen) == levels + 1  # + the padded whole-frame view, a fixed margin stricter
         thr = thr or blazeface.THRESHOLD
-        assert set(seen[:-1]) == {thr} and seen[-1] == pytest.approx(thr + blazeface.FRAME_MARGIN)
+        floor = thr - blazeface.VERIFY_BAND  # the unsure band under it is searched too, for the face mesh check
+        assert seen[:-1] == pytest.approx([floor] * levels)
+        assert seen[-1] == pytest.approx(floor + blazeface.FRAME_MARGIN)
+
+
+def test_face_mesh_tells_a_face_from_the_same_box_off_the_face():
+    from ferkit.faces.blazeface import BlazeFaceDetector
+    from ferkit.faces.facemesh import face_presence
+
+    canvas = compose_canvas(rafdb_faces(1, seed=0), [(240, 140, 170)], seed=0)
+    (face,) = BlazeFaceDetector()(canvas)
+    off = Detection((20.0, 20.0, 190.0, 190.0), face.score, face.landmarks - np.float32([220, 120]))
+    on, background = face_presence(canvas, [face, off])
+    assert on > 0.9 and background < 0.1, (on, background)
+    assert face_presence(canvas, []).shape == (0,)
+
+
+def test_blazeface_keeps_an_unsure_face_the_face_mesh_confirms():
+    """A face scored just under the threshold is found only with the face mesh check; the faces over the threshold
+    are exactly those found without it."""
+    from ferkit.faces.blazeface import VERIFY_BAND, BlazeFaceDetector
+
+    canvas = compose_canvas(rafdb_faces(3, seed=1), LAYOUTS[1], seed=1)
+    sure = BlazeFaceDetector()(canvas)
+    assert len(sure) == 3 and [d.box for d in BlazeFaceDetector(verify=False)(canvas)] == [d.box for d in sure]
+    canvas = compose_canvas(rafdb_faces(1, seed=0), LAYOUTS[0], seed=0)
+    (face,) = BlazeFaceDetector()(canvas)
+    strict = min(face.score + VERIFY_BAND / 3, 0.99)  # the face now falls in the unsure band
+    assert BlazeFaceDetector(threshold=strict, verify=False)(canvas) == []
+    (found,) = BlazeFaceDetector(threshold=strict)(canvas)
+    assert box_iou(face.box, found.box) > 0.9 and found.score < strict
+
+
+def test_blazeface_drops_unsure_detections_the_face_mesh_rejects(monkeypatch):
+    from ferkit.faces.blazeface import BlazeFaceDetector
+
+    canvas = compose_canvas(rafdb_faces(1, seed=0), [(240, 140, 170)], seed=0)
+    detector = BlazeFaceDetector()
+    (face,) = detector(canvas)
+    off = Detection((20.0, 20.0, 190.0, 190.0), 0.5, face.landmarks - np.float32([220, 120]))
+    unsure_face = Detection(face.box, 0.5, face.landmarks)
+    monkeypatch.setattr(detector, "sure_and_unsure", lambda *a: ([], [unsure_face, off]))
+    assert detector(canvas) == [unsure_face]
 
 
 def test_blazeface_finds_faces_that_fill_the_photo():
@@ -168,6 +210,8 @@ def test_blazeface_finds_faces_that_fill_the_photo():
         return box_iou((0, 0, 320, 320), d.box) >= 0.3 and bool(inside)
 
     photos = [cv2.resize(f, (320, 320), interpolation=cv2.INTER_CUBIC) for f in rafdb_faces(30, seed=5)]
-    with_view = sum(covered(BlazeFaceDetector()(p)) for p in photos)
-    without = sum(covered(BlazeFaceDetector(frame_view=False)(p)) for p in photos)
+    # The face mesh check off: it rescues some of these faces at the pyramid's levels too.
+    with_view = sum(covered(BlazeFaceDetector(verify=False)(p)) for p in photos)
+    without = sum(covered(BlazeFaceDetector(frame_view=False, verify=False)(p)) for p in photos)
     assert with_view >= 26 and with_view >= without + 3, (with_view, without)
+    assert sum(covered(BlazeFaceDetector()(p)) for p in photos) >= with_view

@@ -124,3 +124,15 @@ def test_detect_faces_on_worker_threads_matches_one_thread(ckpt, tmp_path, monke
     for a, b in zip(parallel[:3], serial[:3]):
         np.testing.assert_array_equal(a, b)
     assert parallel[3] == serial[3] and any(m.endswith("blank.png") for m in serial[3]) and len(serial[3]) <= 3
+
+
+def test_detect_faces_scores_the_most_confident_face_not_the_largest():
+    """A larger, less confident false detection is not the image's face; Haar's equal scores fall back to size."""
+    from ferkit.faces.types import Detection
+    from ferkit.inference.evaluate import main_face
+
+    face = Detection((100.0, 100.0, 180.0, 180.0), 0.9)
+    larger_false = Detection((0.0, 0.0, 300.0, 300.0), 0.62)
+    assert main_face([larger_false, face]) is face
+    small, large = Detection((0.0, 0.0, 50.0, 50.0)), Detection((0.0, 0.0, 90.0, 90.0))
+    assert main_face([small, large]) is large

@@ -59,7 +59,7 @@ def add_parser(subparsers) -> None:
     parser.add_argument(
         "--detect-faces",
         action="store_true",
-        help="whole photos: detect, align and classify the largest face; no face counts as wrong",
+        help="whole photos: detect, align and classify the most confident face; no face counts as wrong",
     )
     add_detector_args(parser)
     parser.set_defaults(func=_evaluate)
