@@ -157,7 +157,7 @@ def test_blazeface_threshold_applies_on_every_pyramid_level(monkeypatch):
 
 def test_face_mesh_tells_a_face_from_the_same_box_off_the_face():
     from ferkit.faces.blazeface import BlazeFaceDetector
-    from ferkit.faces.facemesh import face_presence
+    from ferkit.faces.facemesh import face_mesh, face_presence
 
     canvas = compose_canvas(rafdb_faces(1, seed=0), [(240, 140, 170)], seed=0)
     (face,) = BlazeFaceDetector()(canvas)
@@ -165,6 +165,10 @@ def test_face_mesh_tells_a_face_from_the_same_box_off_the_face():
     on, background = face_presence(canvas, [face, off])
     assert on > 0.9 and background < 0.1, (on, background)
     assert face_presence(canvas, []).shape == (0,)
+    (points,), _ = face_mesh(canvas, [face])  # in the 192 px view of the 1.5x box: the face fills its middle
+    assert points.shape == (468, 3)
+    assert np.all((points[:, :2] > 192 * 0.05) & (points[:, :2] < 192 * 0.95))
+    assert np.all(np.ptp(points[:, :2], axis=0) > 192 * 0.5)
 
 
 def test_blazeface_keeps_an_unsure_face_the_face_mesh_confirms():

@@ -37,16 +37,22 @@ def roi(det: Detection) -> np.ndarray:
     return m
 
 
-def face_presence(image: np.ndarray, dets: list[Detection], threads: int = 1) -> np.ndarray:
-    """Probability (0-1) that each of ``dets`` (with BlazeFace's keypoints) in ``image`` (RGB) is a face."""
+def face_mesh(image: np.ndarray, dets: list[Detection], threads: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    """For each of ``dets`` (with BlazeFace's keypoints) in ``image`` (RGB): the 468 face mesh points (N x 468 x 3:
+    x, y in the 192 px input of ``roi(det)``, z relative depth in px) and the probability (0-1) that it is a face."""
     import cv2
 
     if not dets:
-        return np.zeros(0, np.float32)
+        return np.zeros((0, 468, 3), np.float32), np.zeros(0, np.float32)
     x = np.stack([cv2.warpAffine(image, roi(d), (SIZE, SIZE), flags=cv2.INTER_LINEAR) for d in dets])
     x = x.transpose(0, 3, 1, 2).astype(np.float32) * np.float32(1 / 255)
     from ferkit.faces.blazeface import asset_session
 
     session = asset_session(FILE, threads, os.getpid())
-    (flag,) = session.run(["conv2d_30"], {session.get_inputs()[0].name: x})
-    return 1.0 / (1.0 + np.exp(-np.clip(flag.reshape(-1), -80, 80)))
+    points, flag = session.run(["conv2d_20", "conv2d_30"], {session.get_inputs()[0].name: x})
+    return points.reshape(len(dets), 468, 3), 1.0 / (1.0 + np.exp(-np.clip(flag.reshape(-1), -80, 80)))
+
+
+def face_presence(image: np.ndarray, dets: list[Detection], threads: int = 1) -> np.ndarray:
+    """Probability (0-1) that each of ``dets`` (with BlazeFace's keypoints) in ``image`` (RGB) is a face."""
+    return face_mesh(image, dets, threads)[1]
