@@ -29,12 +29,9 @@ SETS = {"fer_train": ("fer2013", "usage_train"), "raf_train": ("rafdb", "train")
 
 def landmarks(name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(features N x 1404, labels as EMOTIONS indices, found N) of one set, cached."""
-    import cv2
-
     from ferkit.data import load_dataset
     from ferkit.faces import crop
     from ferkit.faces.facemesh import face_mesh
-    from ferkit.faces.types import Detection
 
     path = CACHE / f"{name}.npz"
     if not path.is_file():
@@ -42,13 +39,10 @@ def landmarks(name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         feats, found = np.zeros((len(ds), 1404), np.float32), np.zeros(len(ds), bool)
         for i in range(len(ds)):
             rgb = crop.to_rgb3(np.asarray(ds.read_image(i)))
-            p = int(round(crop.CROP_PAD * max(rgb.shape[:2])))
-            padded = cv2.copyMakeBorder(rgb, p, p, p, p, cv2.BORDER_CONSTANT, value=0)
-            dets = crop._crop_finder()(padded)
-            if not dets:
+            face = crop.find_crop_face(rgb)
+            if face is None:
                 continue
-            d = max(dets, key=lambda d: d.score)
-            (pts,), _ = face_mesh(rgb, [Detection(tuple(v - p for v in d.box), d.score, d.landmarks - p)])
+            (pts,), _ = face_mesh(rgb, [face])
             xy = pts[:, :2] - pts[:, :2].mean(0)
             scale = np.sqrt((xy**2).sum(1).mean())
             feats[i] = np.concatenate([(xy / scale).ravel(), (pts[:, 2] - pts[:, 2].mean()) / scale])

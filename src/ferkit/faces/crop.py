@@ -119,9 +119,9 @@ def _source_region(image: np.ndarray, m: np.ndarray, size: int) -> tuple[np.ndar
     return image[y0:y1, x0:x1], m @ shift
 
 
-def find_crop_landmarks(image: np.ndarray) -> np.ndarray | None:
-    """4 key points of the most confident face in an image that is already a face crop (dataset images, ``--detector
-    none``, box-only detections), or None: BlazeFace short-range on the crop padded by ``CROP_PAD``."""
+def find_crop_face(image: np.ndarray) -> Detection | None:
+    """The most confident face in an image that is already a face crop (dataset images, ``--detector none``,
+    box-only detections), in its px, or None: BlazeFace short-range on the crop padded by ``CROP_PAD``."""
     import cv2
 
     h, w = image.shape[:2]
@@ -131,7 +131,13 @@ def find_crop_landmarks(image: np.ndarray) -> np.ndarray | None:
     if not dets:
         return None
     best = max(dets, key=lambda d: d.score)
-    return key_points(best.landmarks) - p
+    return Detection(tuple(v - p for v in best.box), best.score, best.landmarks - np.float32(p))
+
+
+def find_crop_landmarks(image: np.ndarray) -> np.ndarray | None:
+    """4 key points of ``find_crop_face``, or None."""
+    face = find_crop_face(image)
+    return None if face is None else key_points(face.landmarks)
 
 
 def _crop_finder():
