@@ -1,6 +1,7 @@
 """BlazeFace score thresholds on the validation scenes: how many pasted faces are found, whether the largest
-detection is the face (what `ferkit evaluate --detect-faces` scores), and how many false detections come with them,
-for a grid of whole-frame-level and finer-level thresholds. Never reads a test split.
+detection is the face and whether the most confident one is (what `ferkit evaluate --detect-faces` scores:
+``evaluate.main_face``), and how many false detections come with them, for a grid of whole-frame-level and
+finer-level thresholds. Never reads a test split.
 
     .venv/bin/python benchmarks/make_pipeline_set.py --sets val --limit 2000 --out outputs/pipeline_val
     .venv/bin/python benchmarks/tune_detector.py --scenes outputs/pipeline_val
@@ -30,6 +31,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
 from ferkit.faces import blazeface as bf  # noqa: E402
+from ferkit.inference.evaluate import main_face  # noqa: E402
 
 FLOOR = 0.3
 NMS_IOU = 0.3  # BlazeFaceDetector's default
@@ -57,7 +59,7 @@ def score(raw, coarse: float, fine: float) -> tuple[int, int, int, int]:
         largest = max(dets, key=lambda d: (d.box[2] - d.box[0]) * (d.box[3] - d.box[1]))
         found += any(hits)
         largest_ok += matches(largest.box, face)
-        top_ok += matches(max(dets, key=lambda d: d.score).box, face)
+        top_ok += matches(main_face(dets).box, face)
         false += hits.count(False)
     return found, largest_ok, top_ok, false
 
