@@ -219,3 +219,70 @@ def test_blazeface_finds_faces_that_fill_the_photo():
     without = sum(covered(BlazeFaceDetector(frame_view=False, verify=False)(p)) for p in photos)
     assert with_view >= 26 and with_view >= without + 3, (with_view, without)
     assert sum(covered(BlazeFaceDetector()(p)) for p in photos) >= with_view
+
+
+def _tiny_blazeblock_graph():
+    """A BlazeFace-like graph with odd widths: stem conv 3 -> 24, a block 24 -> 28 whose skip is channel-padded,
+    a depthwise conv, and an output head read through a Transpose (as the anchors are)."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(0)
+    w = lambda name, *shape: numpy_helper.from_array(rng.normal(0, 0.3, shape).astype(np.float32), name)  # noqa: E731
+    nodes = [
+        helper.make_node("Conv", ["input", "w0", "b0"], ["c0"], kernel_shape=[3, 3], pads=[1, 1, 1, 1]),
+        helper.make_node("Relu", ["c0"], ["a0"]),
+        helper.make_node("Conv", ["a0", "dw", "bdw"], ["d1"], kernel_shape=[3, 3], pads=[1, 1, 1, 1], group=24),
+        helper.make_node("Conv", ["d1", "pw", "bpw"], ["c1"], kernel_shape=[1, 1]),
+        helper.make_node("Pad", ["a0", "pads"], ["skip"], mode="constant"),
+        helper.make_node("Add", ["skip", "c1"], ["s1"]),
+        helper.make_node("Relu", ["s1"], ["a1"]),
+        helper.make_node("Conv", ["a1", "wh", "bh"], ["h"], kernel_shape=[1, 1]),
+        helper.make_node("Transpose", ["h"], ["out"], perm=[0, 2, 3, 1]),
+    ]
+    inits = [w("w0", 24, 3, 3, 3), w("b0", 24), w("dw", 24, 1, 3, 3), w("bdw", 24), w("pw", 28, 24, 1, 1)]
+    inits += [w("bpw", 28), w("wh", 6, 28, 1, 1), w("bh", 6)]
+    inits.append(numpy_helper.from_array(np.array([0, 0, 0, 0, 0, 4, 0, 0], np.int64), "pads"))
+    graph = helper.make_graph(
+        nodes,
+        "tiny",
+        [helper.make_tensor_value_info("input", TensorProto.FLOAT, [1, 3, 16, 16])],
+        [helper.make_tensor_value_info("out", TensorProto.FLOAT, [1, 16, 16, 6])],
+        inits,
+    )
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 11)])
+
+
+def test_channel_padding_keeps_blazeface_outputs(tmp_path):
+    """benchmarks/convert_blazeface.py pads BlazeFace's channels to multiples of 16 (ONNX Runtime's blocked layout):
+    the outputs stay the same, every width but the head's is a multiple of 16, and a Pad left with nothing to pad
+    is gone. The shipped detector is the padded graph."""
+    import importlib.util
+    from pathlib import Path
+
+    import onnx
+    from onnx import numpy_helper
+
+    from ferkit.faces.blazeface import ASSETS
+    from ferkit.onnxrt import cpu_session
+
+    spec = importlib.util.spec_from_file_location("cb", Path(__file__).parents[1] / "benchmarks/convert_blazeface.py")
+    convert = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(convert)
+    path = tmp_path / "tiny.onnx"
+    onnx.save(_tiny_blazeblock_graph(), str(path))
+    x = np.random.default_rng(1).normal(size=(1, 3, 16, 16)).astype(np.float32)
+    before = cpu_session(path, 1).run(None, {"input": x})[0]
+    convert.pad_channels(path)
+    after = cpu_session(path, 1).run(None, {"input": x})[0]
+    np.testing.assert_allclose(after, before, atol=1e-4)
+    padded = onnx.load(str(path)).graph
+    assert [n.op_type for n in padded.node].count("Pad") == 0  # 24 and 28 both round to 32
+
+    def conv_widths(graph):
+        inits = {i.name: numpy_helper.to_array(i) for i in graph.initializer}
+        heads = {n.input[0] for n in graph.node if n.op_type == "Transpose"}
+        return [inits[n.input[1]].shape[0] for n in graph.node if n.op_type == "Conv" and n.output[0] not in heads]
+
+    assert conv_widths(padded) == [32, 32, 32]
+    shipped = conv_widths(onnx.load(str(ASSETS / "face_detection_short_range.onnx")).graph)
+    assert len(shipped) > 30 and all(c % 16 == 0 for c in shipped), shipped
