@@ -22,7 +22,7 @@ def _model(arg: str | None) -> tuple[str | None, str]:
     """(model for EmotionRecognizer, description). No ``--model``: the packaged default exactly as ``ferkit predict``
     runs it with no flags (None: its int8 ``model.onnx`` on the CPU). Not its folder: a checkpoint folder is loaded
     with torch and exported to an fp32 ONNX graph in memory, which classifies at less than half the speed (runs
-    before 2026-11-29 22:00 UTC measured that by mistake; docs/benchmarks.md)."""
+    before 2026-11-29 21:30 UTC measured that by mistake; docs/benchmarks.md)."""
     from ferkit.inference.backends import DEFAULT_MODEL_DIR
 
     if arg:
