@@ -140,7 +140,7 @@ def evaluate_checkpoint(
         clf, meta, path = load_classifier(model, backend, device)
     labels = list(meta["labels"])
     size, chans = int(meta["image_size"]), int(meta["in_chans"])
-    ds = _load_split(data, split, format, labels, label_mode, split_file)
+    ds = load_split(data, split, format, labels, label_mode, split_file)
     extra = {"checkpoint": str(path), "data": str(data), "split": split, "backend": clf.name, "label_mode": label_mode}
     if split_file:
         extra["split_file"] = str(split_file)
@@ -164,7 +164,7 @@ def evaluate_checkpoint(
         from ferkit.evaluation import calibration_extra
         from ferkit.evaluation.calibration import nll
 
-        y_true, logits = _score_crops(clf, meta, ds, batch_size, cache, workers, progress)
+        y_true, logits = score_crops(clf, meta, ds, batch_size, cache, workers, progress)
         probs, calibration = calibration_extra(logits, y_true, meta.get("temperature"))
         y_pred, classes, loss = probs.argmax(1), labels, nll(logits, y_true)
         extra.update({**calibration, **_model_extra(clf, size, chans)})
@@ -204,7 +204,7 @@ def evaluate_checkpoint_with_detection(
     )
 
 
-def _load_split(data, split: str, format: str, labels: list[str], label_mode: str, split_file=None):
+def load_split(data, split: str, format: str, labels: list[str], label_mode: str = "majority", split_file=None):
     """The split (or the part ``split`` of ``split_file``) read with contempt kept when the model knows it."""
     from ferkit.data import load_dataset, load_split_file
 
@@ -244,8 +244,10 @@ def _resolve_device(device: str, backend: str) -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
-def _score_crops(clf, meta: dict, ds, batch_size: int, cache: bool, workers, progress: bool):
-    """Labels (model indices) and logits (N x K) of every image of ``ds`` whose class the model knows."""
+def score_crops(clf, meta: dict, ds, batch_size: int = 128, cache: bool = True, workers=None, progress: bool = False):
+    """Labels (model indices) and logits (N x K) of every image of ``ds`` whose class the model knows, each image cut
+    with the model's own crop: what ``evaluate_checkpoint`` scores without face detection (benchmarks that need the
+    logits themselves, e.g. ``benchmarks/logit_adjustment.py``, call it too)."""
     from tqdm import tqdm
 
     from ferkit.data.cache import decode_arrays
