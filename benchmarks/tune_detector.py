@@ -108,10 +108,10 @@ def main() -> None:
     ap.add_argument("--bands", default="0,0.1,0.15,0.2")
     ap.add_argument("--presences", default="0.12,0.5,0.88")
     args = ap.parse_args()
+    bf.LEVEL_STEP, bf.MIN_NET_FACE = args.level_step, args.min_net_face  # both modes search the same pyramid
     if args.verify:
         floats = lambda v: [float(x) for x in v.split(",")]  # noqa: E731
         return main_verify(Path(args.scenes), floats(args.bands), floats(args.presences))
-    bf.LEVEL_STEP, bf.MIN_NET_FACE = args.level_step, args.min_net_face
     det = bf.BlazeFaceDetector(threshold=FLOOR)
     sets = {}
     for folder in sorted(p for p in Path(args.scenes).iterdir() if (p / "boxes.json").is_file()):
