@@ -33,8 +33,9 @@ def main() -> None:
     labels = list(meta["labels"])
     counts = np.zeros(len(labels))
     for name, split in PRIOR:
-        ds = load_split(DATA / name, split, "auto", labels)
-        np.add.at(counts, map_classes(ds.classes, labels)[np.asarray(ds.labels)], 1)
+        per_class = load_split(DATA / name, split, "auto", labels).class_counts()
+        idx = map_classes(list(per_class), labels)
+        counts[idx[idx >= 0]] += np.array(list(per_class.values()))[idx >= 0]
     prior = counts / counts.sum()
     print("prior", dict(zip(labels, prior.round(3))))
     for name, split, title in VAL:
