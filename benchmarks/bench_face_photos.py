@@ -1,6 +1,6 @@
 """Faces that fill the photo: dataset face crops handed to the default detector as whole photos (as a user with
-cropped faces, headshots or close-up selfies does), with and without BlazeFace's padded whole-frame view and its
-face mesh check of unsure detections.
+cropped faces, headshots or close-up selfies does), with and without BlazeFace's padded whole-frame view, its
+face mesh check of unsure detections and its MTCNN fallback.
 Validation data only (RAF-DB training faces, FER2013 PublicTest); a photo counts as found when its largest
 detection spans at least half of it.
 
@@ -39,9 +39,10 @@ def main() -> None:
     ap.add_argument("--side", type=int, default=400, help="photo side the crop is resized to")
     args = ap.parse_args()
     detectors = {
-        "padded view + face mesh check (default)": BlazeFaceDetector(),
-        "padded view": BlazeFaceDetector(verify=False),
-        "levels only": BlazeFaceDetector(frame_view=False, verify=False),
+        "padded view + face mesh check + MTCNN fallback (default)": BlazeFaceDetector(),
+        "padded view + face mesh check": BlazeFaceDetector(fallback=False),
+        "padded view": BlazeFaceDetector(verify=False, fallback=False),
+        "levels only": BlazeFaceDetector(frame_view=False, verify=False, fallback=False),
     }
     print("| set | " + " | ".join(detectors) + " |\n|---|" + "---|" * len(detectors))
     for name, folder, split in SETS:

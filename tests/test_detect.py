@@ -182,7 +182,7 @@ def test_blazeface_keeps_an_unsure_face_the_face_mesh_confirms():
     canvas = compose_canvas(rafdb_faces(1, seed=0), LAYOUTS[0], seed=0)
     (face,) = BlazeFaceDetector()(canvas)
     strict = min(face.score + VERIFY_BAND / 3, 0.99)  # the face now falls in the unsure band
-    assert BlazeFaceDetector(threshold=strict, verify=False)(canvas) == []
+    assert BlazeFaceDetector(threshold=strict, verify=False, fallback=False)(canvas) == []
     (found,) = BlazeFaceDetector(threshold=strict)(canvas)
     assert box_iou(face.box, found.box) > 0.9 and found.score < strict
 
@@ -214,11 +214,54 @@ def test_blazeface_finds_faces_that_fill_the_photo():
         return box_iou((0, 0, 320, 320), d.box) >= 0.3 and bool(inside)
 
     photos = [cv2.resize(f, (320, 320), interpolation=cv2.INTER_CUBIC) for f in rafdb_faces(30, seed=5)]
-    # The face mesh check off: it rescues some of these faces at the pyramid's levels too.
-    with_view = sum(covered(BlazeFaceDetector(verify=False)(p)) for p in photos)
-    without = sum(covered(BlazeFaceDetector(frame_view=False, verify=False)(p)) for p in photos)
+    # The face mesh check and the MTCNN fallback off: they rescue some of these faces too.
+    with_view = sum(covered(BlazeFaceDetector(verify=False, fallback=False)(p)) for p in photos)
+    without = sum(covered(BlazeFaceDetector(frame_view=False, verify=False, fallback=False)(p)) for p in photos)
     assert with_view >= 26 and with_view >= without + 3, (with_view, without)
     assert sum(covered(BlazeFaceDetector()(p)) for p in photos) >= with_view
+
+
+def test_mtcnn_finds_the_face_and_its_landmarks():
+    canvas = compose_canvas(rafdb_faces(1, seed=1), [(200, 120, 180)], seed=1)
+    (det,) = create_detector("mtcnn")(canvas)
+    assert box_iou(det.box, (200, 120, 380, 300)) > 0.4 and det.score >= 0.7
+    lms = det.landmarks  # 5 points: eyes, nose, mouth corners, in frame px
+    x1, y1, x2, y2 = det.box
+    assert lms.shape == (5, 2) and ((lms[:, 0] > x1) & (lms[:, 0] < x2) & (lms[:, 1] > y1) & (lms[:, 1] < y2)).all()
+    assert lms[0, 0] < lms[1, 0] and lms[2, 1] < lms[3, 1]  # left eye left of right eye; nose above mouth
+    assert create_detector("mtcnn")(np.full((480, 640, 3), 128, np.uint8)) == []
+    with pytest.raises(ValueError, match="--min-face"):
+        create_detector("mtcnn", min_face=8)
+
+
+def test_mtcnn_nms_keeps_the_most_confident_of_overlapping_boxes():
+    from ferkit.faces.mtcnn import nms
+
+    boxes = np.array([[0, 0, 10, 10], [1, 1, 11, 11], [50, 50, 60, 60], [2, 2, 6, 6]], np.float32)
+    scores = np.array([0.5, 0.9, 0.8, 0.95])
+    assert nms(boxes, scores, 0.5).tolist() == [3, 1, 2]  # the small box barely overlaps by union
+    assert nms(boxes, scores, 0.5, by_min=True).tolist() == [3, 2]  # ... but lies inside the others
+
+
+def test_blazeface_asks_mtcnn_only_when_it_finds_nothing(monkeypatch):
+    """Frames without a BlazeFace face get MTCNN's faces (over ``FALLBACK_THRESHOLD``); frames with one never run
+    it; ``fallback=False`` (the canonical crop's landmark search) returns nothing."""
+    from ferkit.faces import blazeface
+
+    canvas = compose_canvas(rafdb_faces(1, seed=1), [(200, 120, 180)], seed=1)
+    detector = blazeface.BlazeFaceDetector()
+    (face,) = detector(canvas)
+    calls = []
+    real = detector.fallback.detect
+    monkeypatch.setattr(detector.fallback, "detect", lambda *a: calls.append(a) or real(*a))
+    assert [d.box for d in detector(canvas)] == [face.box] and calls == []
+    monkeypatch.setattr(detector, "sure_and_unsure", lambda *a: ([], []))
+    (rescued,) = detector(canvas)
+    assert len(calls) == 1 and rescued.score >= blazeface.FALLBACK_THRESHOLD and rescued.landmarks.shape == (5, 2)
+    assert box_iou(rescued.box, face.box) > 0.5
+    plain = blazeface.BlazeFaceDetector(fallback=False)
+    monkeypatch.setattr(plain, "sure_and_unsure", lambda *a: ([], []))
+    assert plain.fallback is None and plain(canvas) == []
 
 
 def _tiny_blazeblock_graph():

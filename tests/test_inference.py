@@ -212,8 +212,8 @@ def test_bad_constructor_arguments(ckpt, monkeypatch, tmp_path):
     monkeypatch.setattr(backends, "DEFAULT_MODEL_DIR", tmp_path / "none")
     with pytest.raises(FileNotFoundError, match="default model is missing"):
         EmotionRecognizer()
-    with pytest.raises(ValueError, match="auto, blazeface, centerface, haar, none"):
-        EmotionRecognizer(ckpt, detector="mtcnn")
+    with pytest.raises(ValueError, match="auto, blazeface, mtcnn, centerface, haar, none"):
+        EmotionRecognizer(ckpt, detector="retinaface")
     with pytest.raises(ValueError, match="backend"):
         EmotionRecognizer(ckpt, backend="tensorrt")
     with pytest.raises(ValueError, match="smoothing"):

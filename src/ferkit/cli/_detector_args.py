@@ -36,7 +36,7 @@ def add_detector_args(parser: argparse.ArgumentParser, default: str = "auto") ->
         default=None,
         metavar="PX",
         help="shrink each frame to this long side before detection (default: full size for "
-        "blazeface, 320 for centerface/haar)",
+        "blazeface and mtcnn, 320 for centerface/haar)",
     )
 
 

@@ -70,6 +70,13 @@ FRAME_MARGIN = 0.1
 VERIFY_BAND = 0.15
 FACE_PRESENCE = 0.5
 MAX_VERIFY = 10
+# Frames where BlazeFace finds nothing are searched once more by MTCNN (``faces.mtcnn``), keeping faces it scores
+# >= FALLBACK_THRESHOLD. Validation scenes (FER2013 PublicTest / RAF-DB training faces, 2,000 each): BlazeFace found
+# nothing in 26 / 29; MTCNN found the pasted face in 10 / 12 of them at O-Net's own 0.7, 9 / 12 at 0.8 and 8 / 8 at
+# 0.9, with one false face (FER2013 set, scored over 0.9). On 192 face-free 640x480 views of scikit-image's sample
+# photos (where BlazeFace itself makes 47 false detections) it adds 7 false faces at 0.7, 3 at 0.8, none at 0.9.
+# One MTCNN run, ~7 ms at 640x480, is paid only by frames without a face (docs/benchmarks.md, "MTCNN fallback").
+FALLBACK_THRESHOLD = 0.9
 MAX_LEVEL_PIXELS = 4_000_000  # the finest level's size cap (a 12 MP photo at min_face 48 would be 21 MP)
 
 
@@ -127,7 +134,8 @@ class BlazeFaceDetector:
     instead (``inference.prefetch.map_ahead``); ``frame_view``: also search the padded whole frame for faces that
     fill it (``FRAME_PAD``; off for the canonical crop's landmark search, which pads the crop itself); ``verify``:
     keep detections up to ``VERIFY_BAND`` under the threshold that the face mesh confirms (off for the landmark
-    search, whose threshold is part of the crop's definition: ``crop.LANDMARK_THRESHOLD``)."""
+    search, whose threshold is part of the crop's definition: ``crop.LANDMARK_THRESHOLD``); ``fallback``: search
+    frames where nothing is found once more with MTCNN (``FALLBACK_THRESHOLD``; off for the landmark search)."""
 
     name = "blazeface"
     parallel_safe = True  # stateless; ONNX Runtime sessions may be run from several threads at once
@@ -142,6 +150,7 @@ class BlazeFaceDetector:
         max_side: int | None = None,
         frame_view: bool = True,
         verify: bool = True,
+        fallback: bool = True,
     ):
         if model not in NETS:
             raise ValueError(f"Unknown BlazeFace model {model!r}; choose one of {sorted(NETS)}.")
@@ -157,6 +166,11 @@ class BlazeFaceDetector:
         self.input_name = self.session.get_inputs()[0].name
         self.threshold, self.min_face, self.nms_iou, self.max_side = threshold, min_face, nms_iou, max_side
         self.frame_view, self.verify = frame_view, verify
+        self.fallback = None
+        if fallback:
+            from ferkit.faces.mtcnn import MTCNNDetector
+
+            self.fallback = MTCNNDetector(threshold=FALLBACK_THRESHOLD, threads=threads)
 
     def min_face_at(self, h: int, w: int) -> float:
         """The smallest face side searched for in an ``h x w`` frame, in its px: ``min_face``, or ``auto_min_face``
@@ -179,11 +193,13 @@ class BlazeFaceDetector:
     def _detect(self, image: np.ndarray, min_face: int) -> list[Detection]:
         band = min(VERIFY_BAND, self.threshold / 2) if self.verify else 0.0  # a low --det-threshold: a narrower band
         faces, maybe = self.sure_and_unsure(image, min_face, band)
-        if not maybe:
-            return faces
-        from ferkit.faces.facemesh import face_presence
+        if maybe:
+            from ferkit.faces.facemesh import face_presence
 
-        return faces + [d for d, p in zip(maybe, face_presence(image, maybe)) if p >= FACE_PRESENCE]
+            faces += [d for d, p in zip(maybe, face_presence(image, maybe)) if p >= FACE_PRESENCE]
+        if not faces and self.fallback is not None:
+            faces = self.fallback.detect(image, max(12, min_face or auto_min_face(*image.shape[:2])))
+        return faces
 
     def sure_and_unsure(self, image: np.ndarray, min_face: int, band: float) -> tuple[list, list]:
         """The detections over the threshold (after NMS), and those up to ``band`` under it that overlap none of

