@@ -362,3 +362,10 @@ def test_crop_landmark_threshold_is_fixed_and_keys_the_cache(folders, monkeypatc
     key = cache_mod.cache_key(ds, 32, 1)
     monkeypatch.setattr(cache_mod, "LANDMARK_THRESHOLD", 0.6)
     assert cache_mod.cache_key(ds, 32, 1) != key
+    monkeypatch.undo()
+    assert cache_mod.cache_key(ds, 32, 1) == key
+    resize_key = cache_mod.cache_key(ds, 32, 1, crop="resize")
+    monkeypatch.setattr(cache_mod, "landmark_model_digest", lambda: "another graph")  # the detector file changed
+    assert cache_mod.cache_key(ds, 32, 1) != key
+    assert cache_mod.cache_key(ds, 32, 1, crop="resize") == resize_key  # the resize crop reads no landmarks
+    assert len(crop.landmark_model_digest()) == 16

@@ -1,7 +1,8 @@
 """Decoded-array cache: decode + resize + convert channels once, keep ``.npy`` files (memory-mappable), reuse.
 
-The key hashes the parameters, the source ids, each file's size and mtime, and the labels, so any change to the
-files, the label rule or the size/channels makes a new entry. Default folder ``~/.cache/ferkit/arrays/``,
+The key hashes the parameters, the source ids, each file's size and mtime, and the labels (and, for the template
+crop, its template, landmark threshold and the landmark detector's file), so any change to the files, the label
+rule, the size/channels or the crop makes a new entry. Default folder ``~/.cache/ferkit/arrays/``,
 overridden by ``$FERKIT_CACHE`` or ``cache_dir=``.
 """
 
@@ -18,7 +19,7 @@ import numpy as np
 
 from ferkit.data.dataset import FERDataset
 from ferkit.data.decode import decode_dataset
-from ferkit.faces.crop import LANDMARK_THRESHOLD, TEMPLATE
+from ferkit.faces.crop import LANDMARK_THRESHOLD, TEMPLATE, landmark_model_digest
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +62,9 @@ def _file_stats(ds: FERDataset) -> list:
 def cache_key(ds: FERDataset, image_size: int, channels: int, crop: str = "template") -> str:
     """Hex digest naming the cache entry of ``ds`` at ``image_size``, ``channels`` and ``crop``."""
     h = hashlib.sha1()
-    extra = [crop, list(map(list, TEMPLATE)), LANDMARK_THRESHOLD] if crop == "template" else [crop]
+    extra = (
+        [crop, list(map(list, TEMPLATE)), LANDMARK_THRESHOLD, landmark_model_digest()] if crop == "template" else [crop]
+    )
     h.update(
         json.dumps(
             [
