@@ -232,6 +232,9 @@ def test_mtcnn_finds_the_face_and_its_landmarks():
     assert create_detector("mtcnn")(np.full((480, 640, 3), 128, np.uint8)) == []
     with pytest.raises(ValueError, match="--min-face"):
         create_detector("mtcnn", min_face=8)
+    # the same smallest face as BlazeFace (so large JPEGs may be decoded smaller for it too)
+    assert create_detector("mtcnn").min_face_at(3000, 4000) == create_detector("blazeface").min_face_at(3000, 4000)
+    assert create_detector("mtcnn", max_side=320).min_face_at(480, 640) == 64
 
 
 def test_mtcnn_nms_keeps_the_most_confident_of_overlapping_boxes():
@@ -252,8 +255,8 @@ def test_blazeface_asks_mtcnn_only_when_it_finds_nothing(monkeypatch):
     detector = blazeface.BlazeFaceDetector()
     (face,) = detector(canvas)
     calls = []
-    real = detector.fallback.detect
-    monkeypatch.setattr(detector.fallback, "detect", lambda *a: calls.append(a) or real(*a))
+    real = detector.fallback.detect_at
+    monkeypatch.setattr(detector.fallback, "detect_at", lambda *a: calls.append(a) or real(*a))
     assert [d.box for d in detector(canvas)] == [face.box] and calls == []
     monkeypatch.setattr(detector, "sure_and_unsure", lambda *a: ([], []))
     (rescued,) = detector(canvas)

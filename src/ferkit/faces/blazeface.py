@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ferkit.faces.types import Detection, shrink_for_detection, unscale
+from ferkit.faces.types import Detection, FaceSearch, auto_min_face
 from ferkit.onnxrt import cpu_session
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets" / "detectors"
@@ -119,13 +119,7 @@ def pyramid(h: int, w: int, min_face: int, net_size: int = 128) -> list[float]:
     return [finest / step**k for k in range(n)] + [coarse]
 
 
-def auto_min_face(h: int, w: int) -> int:
-    """Default smallest face searched for: a tenth of the long side (64 px on 640x480), at most 100 px (so 100 px
-    faces on a 12 MP phone photo are found with no flags), at least 32 px."""
-    return int(min(100, max(32, round(max(h, w) / 10))))
-
-
-class BlazeFaceDetector:
+class BlazeFaceDetector(FaceSearch):
     """BlazeFace short-range on ONNX Runtime, run fully convolutionally on an image pyramid (``pyramid``): the
     network's convolutions take any input size, so a frame is searched at a few scales instead of in tiles.
     ``min_face``: smallest face side in px searched for (None: ``auto_min_face``; 0: the whole frame at 128 px only);
@@ -154,17 +148,11 @@ class BlazeFaceDetector:
     ):
         if model not in NETS:
             raise ValueError(f"Unknown BlazeFace model {model!r}; choose one of {sorted(NETS)}.")
-        if not 0 < threshold < 1:
-            raise ValueError(f"det_threshold must be in (0, 1), got {threshold!r} (CLI: --det-threshold).")
-        if (min_face is not None and min_face < 0) or (max_side is not None and max_side < 16):
-            raise ValueError(
-                f"min_face must be >= 0 and det_size >= 16, got {min_face!r} and {max_side!r} "
-                "(CLI: --min-face, --det-size)."
-            )
+        self._options(threshold, min_face, max_side)
         self.net = NETS[model]
         self.session = asset_session(self.net.file, threads, os.getpid())
         self.input_name = self.session.get_inputs()[0].name
-        self.threshold, self.min_face, self.nms_iou, self.max_side = threshold, min_face, nms_iou, max_side
+        self.nms_iou = nms_iou
         self.frame_view, self.verify = frame_view, verify
         self.fallback = None
         if fallback:
@@ -172,25 +160,9 @@ class BlazeFaceDetector:
 
             self.fallback = MTCNNDetector(threshold=FALLBACK_THRESHOLD, threads=threads)
 
-    def min_face_at(self, h: int, w: int) -> float:
-        """The smallest face side searched for in an ``h x w`` frame, in its px: ``min_face``, or ``auto_min_face``
-        of the frame as detection sees it (shrunk to ``max_side`` when set)."""
-        if self.min_face is not None:
-            return self.min_face
-        shrink = min(1.0, self.max_side / max(h, w)) if self.max_side else 1.0
-        return auto_min_face(round(h * shrink), round(w * shrink)) / shrink
-
-    def __call__(self, image: np.ndarray, frame_scale: float = 1.0) -> list[Detection]:
-        """Faces in ``image`` (RGB), in its px. ``frame_scale``: ``image`` is a frame decoded at this fraction of
-        its size (a JPEG draft, ``inference.sources.decode_image``); faces are searched for as in the whole frame."""
-        h, w = image.shape[:2]
-        min_face = self.min_face_at(round(h / frame_scale), round(w / frame_scale)) * frame_scale
-        scale = 1.0
-        if self.max_side:
-            image, scale = shrink_for_detection(image, self.max_side)
-        return unscale(self._detect(image, round(min_face * scale)), scale, scale)
-
-    def _detect(self, image: np.ndarray, min_face: int) -> list[Detection]:
+    def detect_at(self, image: np.ndarray, min_face: int) -> list[Detection]:
+        """Faces of at least ``min_face`` px (0: as large as the frame only) in ``image``, in its px: the pyramid's
+        sure faces, the unsure ones the face mesh confirms, else MTCNN's (``fallback``)."""
         band = min(VERIFY_BAND, self.threshold / 2) if self.verify else 0.0  # a low --det-threshold: a narrower band
         faces, maybe = self.sure_and_unsure(image, min_face, band)
         if maybe:
@@ -198,7 +170,7 @@ class BlazeFaceDetector:
 
             faces += [d for d, p in zip(maybe, face_presence(image, maybe)) if p >= FACE_PRESENCE]
         if not faces and self.fallback is not None:
-            faces = self.fallback.detect(image, max(12, min_face or auto_min_face(*image.shape[:2])))
+            faces = self.fallback.detect_at(image, min_face or auto_min_face(*image.shape[:2]))
         return faces
 
     def sure_and_unsure(self, image: np.ndarray, min_face: int, band: float) -> tuple[list, list]:

@@ -20,7 +20,7 @@ import os
 
 import numpy as np
 
-from ferkit.faces.types import Detection, shrink_for_detection, unscale
+from ferkit.faces.types import Detection, FaceSearch
 
 THRESHOLDS = (0.6, 0.7)  # P-Net and R-Net score thresholds (the paper's); O-Net's is the detector's ``threshold``
 FACTOR = 0.709  # pyramid step (the paper's: each level has half the pixels of the one before)
@@ -72,42 +72,26 @@ def _cut(image: np.ndarray, box: np.ndarray, size: int) -> np.ndarray:
     return cv2.resize(crop, (size, size), interpolation=interp)
 
 
-class MTCNNDetector:
+class MTCNNDetector(FaceSearch):
     """MTCNN on ONNX Runtime. ``threshold``: O-Net's face probability (0.7, the paper's); ``min_face``: smallest
-    face side in px searched for (None: ``blazeface.auto_min_face`` of the frame); ``max_side``: shrink the frame
+    face side in px searched for (None: ``types.auto_min_face`` of the frame); ``max_side``: shrink the frame
     to this long side first; ``threads``: ONNX Runtime threads per call (1: prediction runs frames in parallel)."""
 
     name = "mtcnn"
     parallel_safe = True  # stateless; ONNX Runtime sessions may be run from several threads at once
+    MIN_FACE, MIN_SIDE = 12, 24  # P-Net's window; the smallest frame it reads
 
     def __init__(
         self, threshold: float = 0.7, min_face: int | None = None, max_side: int | None = None, threads: int = 1
     ):
         from ferkit.faces.blazeface import asset_session
 
-        if not 0 < threshold < 1:
-            raise ValueError(f"det_threshold must be in (0, 1), got {threshold!r} (CLI: --det-threshold).")
-        if (min_face is not None and min_face < 12) or (max_side is not None and max_side < 24):
-            raise ValueError(
-                f"min_face must be >= 12 and det_size >= 24 for mtcnn, got {min_face!r} and {max_side!r} "
-                "(CLI: --min-face, --det-size)."
-            )
+        self._options(threshold, min_face, max_side)
         self.pnet, self.rnet, self.onet = (asset_session(f, threads, os.getpid()) for f in NETS)
-        self.threshold, self.min_face, self.max_side = threshold, min_face, max_side
 
-    def __call__(self, image: np.ndarray) -> list[Detection]:
-        from ferkit.faces.blazeface import auto_min_face
-
-        h, w = image.shape[:2]
-        min_face = self.min_face or auto_min_face(h, w)
-        scale = 1.0
-        if self.max_side:
-            image, scale = shrink_for_detection(image, self.max_side)
-        return unscale(self.detect(image, max(12, round(min_face * scale))), scale, scale)
-
-    def detect(self, image: np.ndarray, min_face: int) -> list[Detection]:
+    def detect_at(self, image: np.ndarray, min_face: int) -> list[Detection]:
         """Faces of at least ``min_face`` px in ``image`` (RGB uint8), in its px."""
-        boxes = self._propose(image, min_face)
+        boxes = self._propose(image, max(self.MIN_FACE, min_face))
         if len(boxes):
             boxes = self._rescore(image, boxes)
         if not len(boxes):

@@ -33,6 +33,53 @@ def key_points(landmarks: np.ndarray | None) -> np.ndarray | None:
     return None
 
 
+def auto_min_face(h: int, w: int) -> int:
+    """Default smallest face searched for: a tenth of the long side (64 px on 640x480), at most 100 px (so 100 px
+    faces on a 12 MP phone photo are found with no flags), at least 32 px."""
+    return int(min(100, max(32, round(max(h, w) / 10))))
+
+
+class FaceSearch:
+    """What the detectors that search a frame for faces down to ``min_face`` px share (BlazeFace, MTCNN): checking
+    ``threshold``/``min_face``/``max_side``, the default smallest face (``auto_min_face``), shrinking the frame to
+    ``max_side`` and searching a JPEG decoded smaller as the whole file. Subclasses set ``MIN_FACE`` and
+    ``MIN_SIDE`` (the smallest values they accept) and implement ``detect_at(image, min_face)`` in ``image``'s px."""
+
+    MIN_FACE, MIN_SIDE = 0, 16
+
+    def _options(self, threshold: float, min_face: int | None, max_side: int | None) -> None:
+        if not 0 < threshold < 1:
+            raise ValueError(f"det_threshold must be in (0, 1), got {threshold!r} (CLI: --det-threshold).")
+        if (min_face is not None and min_face < self.MIN_FACE) or (max_side is not None and max_side < self.MIN_SIDE):
+            raise ValueError(
+                f"min_face must be >= {self.MIN_FACE} and det_size >= {self.MIN_SIDE} for {self.name}, got "
+                f"{min_face!r} and {max_side!r} (CLI: --min-face, --det-size)."
+            )
+        self.threshold, self.min_face, self.max_side = threshold, min_face, max_side
+
+    def min_face_at(self, h: int, w: int) -> float:
+        """The smallest face side searched for in an ``h x w`` frame, in its px: ``min_face``, or ``auto_min_face``
+        of the frame as detection sees it (shrunk to ``max_side`` when set)."""
+        if self.min_face is not None:
+            return self.min_face
+        shrink = min(1.0, self.max_side / max(h, w)) if self.max_side else 1.0
+        return auto_min_face(round(h * shrink), round(w * shrink)) / shrink
+
+    def __call__(self, image: np.ndarray, frame_scale: float = 1.0) -> list[Detection]:
+        """Faces in ``image`` (RGB), in its px. ``frame_scale``: ``image`` is a frame decoded at this fraction of
+        its size (a JPEG draft, ``inference.sources.decode_image``); faces are searched for as in the whole frame."""
+        h, w = image.shape[:2]
+        min_face = self.min_face_at(round(h / frame_scale), round(w / frame_scale)) * frame_scale
+        scale = 1.0
+        if self.max_side:
+            image, scale = shrink_for_detection(image, self.max_side)
+        return unscale(self.detect_at(image, round(min_face * scale)), scale, scale)
+
+    def detect_at(self, image: np.ndarray, min_face: int) -> list[Detection]:
+        """Faces of at least ``min_face`` px in ``image`` (RGB uint8, already shrunk), in its px."""
+        raise NotImplementedError
+
+
 def shrink_for_detection(image: np.ndarray, max_side: int) -> tuple[np.ndarray, float]:
     """Shrink so the long side is at most ``max_side`` (detection cost grows with pixels); returns (image, scale)."""
     import cv2
