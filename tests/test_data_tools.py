@@ -369,3 +369,27 @@ def test_crop_landmark_threshold_is_fixed_and_keys_the_cache(folders, monkeypatc
     assert cache_mod.cache_key(ds, 32, 1) != key
     assert cache_mod.cache_key(ds, 32, 1, crop="resize") == resize_key  # the resize crop reads no landmarks
     assert len(crop.landmark_model_digest()) == 16
+
+
+def test_dataset_files_are_read_as_predict_reads_them(tmp_path):
+    """Class folders (training, ``evaluate``, ``--detect-faces``) and ``ferkit predict`` share one image reader: a
+    phone photo's EXIF orientation is applied, a 16-bit gray PNG is scaled rather than clipped to white, gray stays
+    gray for the dataset."""
+    from ferkit.inference.sources import read_image
+
+    rng = np.random.default_rng(0)
+    for cls in ("happy", "sad"):
+        (tmp_path / "ds" / cls).mkdir(parents=True)
+    rgb = rng.integers(0, 255, (60, 90, 3), dtype=np.uint8)  # landscape pixels, stored with "rotate 90" in EXIF
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    Image.fromarray(rgb).save(tmp_path / "ds" / "happy" / "phone.jpg", quality=95, exif=exif)
+    deep = (rng.integers(0, 65535, (40, 40))).astype(np.uint16)
+    Image.fromarray(deep).save(tmp_path / "ds" / "sad" / "deep.png")
+    Image.fromarray(rgb[:, :, 0]).save(tmp_path / "ds" / "sad" / "gray.png")
+    ds = load_dataset(tmp_path / "ds", "all")
+    images = {Path(s).name: ds.read_image(i) for i, s in enumerate(ds.source_ids)}
+    assert images["phone.jpg"].shape == (90, 60, 3)  # upright, as predict sees it
+    np.testing.assert_array_equal(images["phone.jpg"], read_image(tmp_path / "ds" / "happy" / "phone.jpg"))
+    assert images["deep.png"].shape == (40, 40) and abs(images["deep.png"].mean() - deep.mean() / 257) < 1
+    np.testing.assert_array_equal(images["gray.png"], rgb[:, :, 0])

@@ -30,15 +30,12 @@ def hard_labels(labels, soft_labels=None) -> np.ndarray:
 
 
 def decode_image(path: str | Path) -> np.ndarray:
-    """Decode an image file to uint8 ``HxW`` (gray) or ``HxWx3`` (RGB); raises OSError/ValueError if unreadable."""
-    from PIL import Image
+    """Decode an image file to uint8 ``HxW`` (gray) or ``HxWx3`` (RGB) with the one image reader
+    (``data.images.decode_image``: EXIF orientation, 16-bit gray, truncated files fail here, not later); raises
+    ``ImageError`` (a ValueError) if unreadable."""
+    from ferkit.data.images import decode_image as read
 
-    with Image.open(path) as img:
-        img.load()  # force the full decode so truncated files fail here, not later
-        if img.mode not in ("L", "RGB"):
-            # Palette/alpha/16-bit images: keep gray as gray, everything else as RGB.
-            img = img.convert("L" if img.mode in ("LA", "I", "I;16", "1", "F") else "RGB")
-        return np.asarray(img, dtype=np.uint8)
+    return read(path, keep_gray=True, check_size=False)[0]
 
 
 class FERDataset:

@@ -67,7 +67,7 @@ class FaceSearch:
 
     def __call__(self, image: np.ndarray, frame_scale: float = 1.0) -> list[Detection]:
         """Faces in ``image`` (RGB), in its px. ``frame_scale``: ``image`` is a frame decoded at this fraction of
-        its size (a JPEG draft, ``inference.sources.decode_image``); faces are searched for as in the whole frame."""
+        its size (a JPEG draft, ``data.images.decode_image``); faces are searched for as in the whole frame."""
         h, w = image.shape[:2]
         min_face = self.min_face_at(round(h / frame_scale), round(w / frame_scale)) * frame_scale
         scale = 1.0

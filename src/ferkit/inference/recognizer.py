@@ -160,7 +160,7 @@ class EmotionRecognizer:
         return self.detector(frame.image) if sx == 1.0 else self.detector(frame.image, frame_scale=sx)
 
     def draft_factor(self, w: int, h: int) -> int:
-        """How much smaller a ``w x h`` JPEG may be decoded (``inference.sources.decode_image``): the largest of
+        """How much smaller a ``w x h`` JPEG may be decoded (``data.images.decode_image``): the largest of
         ``DRAFT_FACTORS`` at which the smallest face the detector searches for (its ``min_face_at``) still spans
         the model's input side, so no face crop is cut from fewer pixels than the model reads; 1 (decode in full)
         for detectors that cannot say. A 12 MP photo with the default detector (faces from 100 px) and a 48 px

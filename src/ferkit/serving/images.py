@@ -1,6 +1,6 @@
 """Decode uploaded images safely: content type, byte size and pixel count are checked before decoding.
 
-Decoding is ``ferkit.inference.sources.decode_image`` (the CLI's reader: header checks, 16-bit gray, MPO, EXIF);
+Decoding is ``ferkit.data.images.decode_image`` (the one image reader: header checks, 16-bit gray, MPO, EXIF);
 this module only maps its ``ImageError`` reasons to HTTP statuses. Pillow's own decompression-bomb guard only
 fires at 2x ``Image.MAX_IMAGE_PIXELS`` (178 MP) and is global; the server's ``max_pixels`` is checked first.
 """
@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ferkit.inference.sources import ImageError
-from ferkit.inference.sources import decode_image as decode_file
+from ferkit.data.images import ImageError
+from ferkit.data.images import decode_image as decode_file
 from ferkit.serving.errors import ServingError
 
 ALLOWED_TYPES: dict[str, str] = {"image/jpeg": "JPEG", "image/png": "PNG", "image/webp": "WEBP"}
