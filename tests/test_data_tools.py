@@ -393,3 +393,38 @@ def test_dataset_files_are_read_as_predict_reads_them(tmp_path):
     np.testing.assert_array_equal(images["phone.jpg"], read_image(tmp_path / "ds" / "happy" / "phone.jpg"))
     assert images["deep.png"].shape == (40, 40) and abs(images["deep.png"].mean() - deep.mean() / 257) < 1
     np.testing.assert_array_equal(images["gray.png"], rgb[:, :, 0])
+
+
+def test_batch_augment_without_a_preset_is_the_eval_transform():
+    from ferkit.data.transforms import build_batch_transforms
+
+    per_image, batch = build_batch_transforms(40, 1, [0.5], [0.25], preset="none")
+    ev = build_transforms(40, 1, [0.5], [0.25], train=False)
+    images = [torch.randint(0, 256, (3, 48, 48), dtype=torch.uint8) for _ in range(4)]
+    loaded = torch.stack([per_image(x) for x in images])  # what the loader yields: uint8, resized, gray
+    assert loaded.dtype == torch.uint8 and loaded.shape == (4, 1, 40, 40)
+    torch.testing.assert_close(batch(loaded), torch.stack([ev(x) for x in images]))
+    with pytest.raises(ValueError, match="data.batch_augment"):
+        build_batch_transforms(40, 1, [0.5], [0.25], preset="photo")
+
+
+def test_batch_augment_draws_each_images_own_flip_warp_and_erasing():
+    from ferkit.data.transforms import BatchAugment
+
+    torch.manual_seed(0)
+    aug = BatchAugment("standard", 1, [0.0], [1.0])  # mean 0, std 1: the output is the [0, 1] image
+    left = torch.zeros(200, 1, 32, 32, dtype=torch.uint8)
+    left[..., :16] = 200  # bright left half
+    out = aug(left)
+    assert out.shape == (200, 1, 32, 32) and out.dtype == torch.float32
+    flipped = (out[..., 16:].mean((1, 2, 3)) > out[..., :16].mean((1, 2, 3))).float().mean()
+    assert 0.35 < flipped < 0.65  # each image flipped with probability 1/2, not the whole batch
+    shifted = (out - aug(left)).abs().amax((1, 2, 3)) > 0.1
+    assert shifted.float().mean() > 0.9  # a fresh warp per image and call
+    ones = torch.ones(100, 1, 32, 32)
+    erased = aug._erase(ones, 1.0, (0.02, 0.15))
+    for img in erased[:, 0]:
+        zero = img == 0
+        rows, cols = zero.any(1).sum(), zero.any(0).sum()
+        assert zero.sum() == rows * cols  # one black rectangle
+        assert 0.01 < zero.float().mean() < 0.2

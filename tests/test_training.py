@@ -134,7 +134,9 @@ def test_small_real_run_learns_and_writes_its_outputs(trained_run):
 
 
 @pytest.mark.needs_data("rafdb/DATASET")
-def test_resumed_run_ends_like_an_uninterrupted_one(faces, tmp_path):
+@pytest.mark.parametrize("batch_augment", [False, True])
+def test_resumed_run_ends_like_an_uninterrupted_one(faces, tmp_path, batch_augment):
+    """Also with the augmentation drawn per batch in the training step (``data.batch_augment``): the same draws."""
     from safetensors.torch import load_file
 
     from ferkit.training import fit
@@ -143,6 +145,7 @@ def test_resumed_run_ends_like_an_uninterrupted_one(faces, tmp_path):
         "stages.0.epochs=2",
         "stages.0.lr=3e-3",
         "data.augment=standard",
+        f"data.batch_augment={str(batch_augment).lower()}",
         "model.name=fercnet_s",
         "model.kwargs.drop_rate=0.3",
         "stages.0.scheduler=cosine",
@@ -162,6 +165,7 @@ def test_resumed_run_ends_like_an_uninterrupted_one(faces, tmp_path):
     for k in a:
         torch.testing.assert_close(a[k], b[k], rtol=1e-5, atol=1e-6, msg=k)
     assert [r["train_loss"] for r in resumed.history] == pytest.approx([r["train_loss"] for r in full.history])
+    assert f"batch_augment: {str(batch_augment).lower()}" in (resumed.run_dir / "config.yaml").read_text()
 
 
 @pytest.mark.needs_data("rafdb/DATASET")

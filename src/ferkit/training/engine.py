@@ -28,8 +28,10 @@ def set_train_mode(model: nn.Module) -> None:
                 module.eval()
 
 
-def _to_device(images, targets, device, channels_last):
+def _to_device(images, targets, device, channels_last, batch_transform=None):
     images = images.to(device, non_blocking=True)
+    if batch_transform is not None:  # uint8 batch -> augmented, normalised float on the device
+        images = batch_transform(images)
     if channels_last:
         images = images.contiguous(memory_format=torch.channels_last)
     return images, targets.to(device, non_blocking=True)
@@ -50,12 +52,15 @@ def train_one_epoch(
     grad_clip: float | None = None,
     progress: bool = True,
     mixup: float = 0.0,
+    batch_transform=None,
     teacher: nn.Module | None = None,
     distill: tuple[float, float] = (0.5, 2.0),
 ) -> dict:
     """Train ``model`` for one pass over ``loader``; steps a per-batch ``scheduler`` (not ReduceLROnPlateau).
     Everything after the optimizer is keyword-only. ``mixup`` > 0: each batch is blended with a shuffled copy of
     itself with a weight drawn from Beta(mixup, mixup), and the loss blends the two images' targets (``mix_batch``).
+    ``batch_transform``: applied to each batch on the device before anything else (``data.batch_augment``: the
+    loader yields uint8 images, ``data.transforms.BatchAugment`` augments and normalises them).
     ``teacher``: a trained model in eval mode that sees the same (augmented, mixed) batch; with ``distill`` =
     (weight w, temperature T) the loss is (1 - w) * the data loss + w * ``distill_loss`` (Hinton et al. 2015).
 
@@ -69,7 +74,7 @@ def train_one_epoch(
     loss_sum, correct, seen, start = 0.0, 0, 0, time.perf_counter()
     bar = tqdm(loader, desc=f"epoch {epoch}", leave=False, disable=not progress, unit="batch")
     for images, targets in bar:
-        images, targets = _to_device(images, targets, device, channels_last)
+        images, targets = _to_device(images, targets, device, channels_last, batch_transform)
         if mixup > 0:
             images, targets, partner, lam = mix_batch(images, targets, mixup)
         with autocast_context(device, amp_dtype):

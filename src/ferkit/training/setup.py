@@ -106,6 +106,7 @@ class Prepared:
     std: tuple[float, ...]
     dataset_name: str = ""
     extra: dict = field(default_factory=dict)
+    batch_tf: torch.nn.Module | None = None  # data.batch_augment: the augmentation of a whole batch, in the step
 
 
 def _init_from_checkpoint(model, path: str, arch: str) -> None:
@@ -156,7 +157,7 @@ def load_teacher(cfg: TrainConfig, prep: Prepared, device):
 
 def prepare(cfg: TrainConfig, info: DistInfo) -> Prepared:
     """Read and decode the data (rank 0 first, so other ranks read its cache), build the model and transforms."""
-    from ferkit.data.transforms import build_transforms
+    from ferkit.data.transforms import build_batch_transforms, build_transforms
     from ferkit.labels import get_classes
     from ferkit.models import create_model, get_model_cfg
 
@@ -190,6 +191,10 @@ def prepare(cfg: TrainConfig, info: DistInfo) -> Prepared:
             f"The data's classes {arrays.classes} differ from the model's {classes}; check data.include_contempt."
         )
     mean, std = tuple(model.default_cfg["mean"]), tuple(model.default_cfg["std"])
-    train_tf = build_transforms(image_size, channels, mean, std, train=True, preset=cfg.data.augment)
+    batch_tf = None
+    if cfg.data.batch_augment:
+        train_tf, batch_tf = build_batch_transforms(image_size, channels, mean, std, preset=cfg.data.augment)
+    else:
+        train_tf = build_transforms(image_size, channels, mean, std, train=True, preset=cfg.data.augment)
     eval_tf = build_transforms(image_size, channels, mean, std, train=False)
-    return Prepared(model, arrays, train_tf, eval_tf, mean, std, splits["train"].name)
+    return Prepared(model, arrays, train_tf, eval_tf, mean, std, splits["train"].name, batch_tf=batch_tf)
