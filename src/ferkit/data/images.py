@@ -31,11 +31,6 @@ class ImageError(ValueError):
         self.reason = reason
 
 
-def pil_to_rgb(img) -> np.ndarray:
-    """A PIL image of any mode as RGB uint8 HxWx3 (``pil_to_array``)."""
-    return pil_to_array(img)
-
-
 def pil_to_array(img, keep_gray: bool = False) -> np.ndarray:
     """A PIL image of any mode as uint8: RGB HxWx3, or with ``keep_gray`` gray modes as HxW. Integer gray modes
     (``I;16`` 16-bit PNG/TIFF, ``I``) are scaled from 0-65535 to 0-255: Pillow's ``convert`` clips them, turning a

@@ -24,7 +24,7 @@ from ferkit.data.images import (  # noqa: F401 - the image reader, re-exported f
     ImageError,
     check_image_size,
     decode_image,
-    pil_to_rgb,
+    pil_to_array,
     read_image,
 )
 from ferkit.faces.crop import to_rgb3
@@ -96,7 +96,7 @@ def to_rgb(image, color: str = "rgb") -> np.ndarray:
 
     check_color(color)
     if isinstance(image, Image.Image):
-        return pil_to_rgb(image)
+        return pil_to_array(image)
     arr = np.asarray(image)
     if arr.dtype != np.uint8:
         raise ValueError(
