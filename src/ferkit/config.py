@@ -57,9 +57,7 @@ class DataConfig:
     label_mode: str = "majority"  # FER+: majority or soft
     include_contempt: bool = False
     augment: str = "standard"  # ferkit.data.transforms.PRESETS
-    batch_augment: bool = (
-        False  # draw the augmentation per batch as tensor ops in the training step (none/light/standard)
-    )
+    batch_augment: bool = False  # augment whole batches as tensor ops in the training step (none/light/standard)
     balanced: bool = False  # class-balanced sampling of the train split
     batch_size: int = 64
     eval_batch_size: int | None = None  # None: 2 x batch_size
