@@ -246,6 +246,26 @@ def test_mtcnn_nms_keeps_the_most_confident_of_overlapping_boxes():
     assert nms(boxes, scores, 0.5, by_min=True).tolist() == [3, 2]  # ... but lies inside the others
 
 
+def test_weak_sure_faces_need_a_second_opinion(monkeypatch):
+    """Faces over the threshold but under ``SECOND_OPINION_BELOW`` stay only if MTCNN's O-Net or the face mesh
+    agrees; confident ones are never asked about; ``verify=False`` keeps all."""
+    from ferkit.faces import blazeface
+
+    canvas = compose_canvas(rafdb_faces(1, seed=1), [(200, 120, 180)], seed=1)
+    detector = blazeface.BlazeFaceDetector()
+    (face,) = detector(canvas)
+    weak = blazeface.SECOND_OPINION_BELOW - 0.05
+    real = Detection(face.box, weak, face.landmarks)
+    off = Detection((20.0, 20.0, 120.0, 120.0), weak, face.landmarks - np.float32([200, 120]))  # background
+    sure = Detection((400.0, 300.0, 500.0, 400.0), 0.95, face.landmarks)  # confident: not checked, even if wrong
+    monkeypatch.setattr(detector, "sure_and_unsure", lambda *a: ([sure, real, off], []))
+    assert [d.box for d in detector(canvas)] == [sure.box, real.box]
+    assert detector.mtcnn.face_probability(canvas, [real, off]).tolist() == pytest.approx([1, 0], abs=0.3)
+    plain = blazeface.BlazeFaceDetector(verify=False, fallback=False)
+    monkeypatch.setattr(plain, "sure_and_unsure", lambda *a: ([sure, real, off], []))
+    assert len(plain(canvas)) == 3 and plain.mtcnn is None
+
+
 def test_blazeface_asks_mtcnn_only_when_it_finds_nothing(monkeypatch):
     """Frames without a BlazeFace face get MTCNN's faces (over ``FALLBACK_THRESHOLD``); frames with one never run
     it; ``fallback=False`` (the canonical crop's landmark search) returns nothing."""

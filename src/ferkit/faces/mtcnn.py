@@ -110,6 +110,13 @@ class MTCNNDetector(FaceSearch):
             Detection(tuple(float(v) for v in boxes[i]), float(prob[i]), points[i].astype(np.float32)) for i in keep
         ]
 
+    def face_probability(self, image: np.ndarray, dets: list[Detection]) -> np.ndarray:
+        """O-Net's probability that each detection's square box in ``image`` (another detector's) shows a face."""
+        boxes = _square(np.array([d.box for d in dets], np.float64).reshape(-1, 4))
+        if not len(boxes):
+            return np.zeros(0, np.float32)
+        return self.onet.run(None, {"image": np.stack([_cut(image, b, 48) for b in boxes])})[2]
+
     def _propose(self, image: np.ndarray, min_face: int) -> np.ndarray:
         """P-Net over the pyramid: squared candidate boxes (n x 4) in ``image`` px."""
         import cv2
