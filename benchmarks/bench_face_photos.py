@@ -39,8 +39,8 @@ def main() -> None:
     ap.add_argument("--side", type=int, default=400, help="photo side the crop is resized to")
     args = ap.parse_args()
     detectors = {
-        "padded view + face mesh check + MTCNN fallback (default)": BlazeFaceDetector(),
-        "padded view + face mesh check": BlazeFaceDetector(fallback=False),
+        "padded view + checks + MTCNN fallback (default)": BlazeFaceDetector(),
+        "padded view + checks (face mesh, second opinion)": BlazeFaceDetector(fallback=False),
         "padded view": BlazeFaceDetector(verify=False, fallback=False),
         "levels only": BlazeFaceDetector(frame_view=False, verify=False, fallback=False),
     }
