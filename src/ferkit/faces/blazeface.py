@@ -178,18 +178,24 @@ class BlazeFaceDetector(FaceSearch):
         if self.verify:
             from ferkit.faces.facemesh import face_presence
 
-            weak = [d for d in faces if d.score < SECOND_OPINION_BELOW]
-            if weak:
-                ok = self.mtcnn.face_probability(image, weak) >= SECOND_OPINION
-                doubt = [d for d, y in zip(weak, ok) if not y]
-                mesh_ok = face_presence(image, doubt) >= FACE_PRESENCE if doubt else []
-                dropped = {id(d) for d, y in zip(doubt, mesh_ok) if not y}
-                faces = [d for d in faces if id(d) not in dropped]
+            faces = self._second_opinion(image, faces)
             if maybe:
                 faces += [d for d, p in zip(maybe, face_presence(image, maybe)) if p >= FACE_PRESENCE]
         if not faces and self.fallback is not None:
             faces = self.fallback.detect_at(image, min_face or auto_min_face(*image.shape[:2]))
         return faces
+
+    def _second_opinion(self, image: np.ndarray, faces: list[Detection]) -> list[Detection]:
+        """``faces`` without those under ``SECOND_OPINION_BELOW`` that neither MTCNN's O-Net (the cheap check, first)
+        nor the face mesh calls a face."""
+        from ferkit.faces.facemesh import face_presence
+
+        weak = [d for d in faces if d.score < SECOND_OPINION_BELOW]
+        if not weak:
+            return faces
+        doubt = [d for d, p in zip(weak, self.mtcnn.face_probability(image, weak)) if p < SECOND_OPINION]
+        dropped = {id(d) for d, p in zip(doubt, face_presence(image, doubt)) if p < FACE_PRESENCE}
+        return [d for d in faces if id(d) not in dropped]
 
     def sure_and_unsure(self, image: np.ndarray, min_face: int, band: float) -> tuple[list, list]:
         """The detections over the threshold (after NMS), and those up to ``band`` under it that overlap none of
