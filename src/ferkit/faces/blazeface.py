@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ferkit.faces.types import Detection, FaceSearch, auto_min_face
+from ferkit.faces.types import Detection, FaceSearch, auto_min_face, overlap
 from ferkit.onnxrt import cpu_session
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets" / "detectors"
@@ -209,7 +209,7 @@ class BlazeFaceDetector(FaceSearch):
         maybe = _weighted_nms(*_concat(unsure), self.nms_iou)  # most confident first
         if faces and maybe:
             taken = np.array([f.box for f in faces])
-            maybe = [d for d in maybe if _iou(np.array(d.box), taken).max() < self.nms_iou]
+            maybe = [d for d in maybe if overlap(np.array(d.box), taken).max() < self.nms_iou]
         return faces, maybe[:MAX_VERIFY]
 
     def candidates(
@@ -282,14 +282,6 @@ def _to_frame(found: tuple, sx: float, sy: float, pad: int = 0) -> tuple:
     return (found[0] - pad) * np.tile(back, 2), (found[1] - pad) * back, found[2]
 
 
-def _iou(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:
-    ix1, iy1 = np.maximum(box[0], boxes[:, 0]), np.maximum(box[1], boxes[:, 1])
-    ix2, iy2 = np.minimum(box[2], boxes[:, 2]), np.minimum(box[3], boxes[:, 3])
-    inter = np.clip(ix2 - ix1, 0, None) * np.clip(iy2 - iy1, 0, None)
-    area = lambda b: (b[..., 2] - b[..., 0]) * (b[..., 3] - b[..., 1])  # noqa: E731
-    return inter / np.maximum(area(box) + area(boxes) - inter, 1e-9)
-
-
 def _weighted_nms(boxes: np.ndarray, kps: np.ndarray, scores: np.ndarray, iou: float) -> list[Detection]:
     """MediaPipe's weighted NMS: each kept face averages the boxes and keypoints of the candidates it suppresses,
     weighted by score (steadier boxes and landmarks than plain NMS)."""
@@ -300,7 +292,7 @@ def _weighted_nms(boxes: np.ndarray, kps: np.ndarray, scores: np.ndarray, iou: f
     for i in range(len(scores)):
         if not alive[i]:
             continue
-        group = alive & (_iou(boxes[i], boxes) >= iou)
+        group = alive & (overlap(boxes[i], boxes) >= iou)
         group[i] = True
         alive &= ~group
         w = scores[group][:, None]

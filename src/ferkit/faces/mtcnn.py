@@ -20,7 +20,7 @@ import os
 
 import numpy as np
 
-from ferkit.faces.types import Detection, FaceSearch
+from ferkit.faces.types import Detection, FaceSearch, overlap
 
 THRESHOLDS = (0.6, 0.7)  # P-Net and R-Net score thresholds (the paper's); O-Net's is the detector's ``threshold``
 FACTOR = 0.709  # pyramid step (the paper's: each level has half the pixels of the one before)
@@ -31,15 +31,10 @@ def nms(boxes: np.ndarray, scores: np.ndarray, iou: float, by_min: bool = False)
     """Indices kept by greedy non-maximum suppression, most confident first; ``by_min``: overlap is the
     intersection over the smaller box (MTCNN's last stage, which also drops a box inside a larger face)."""
     order, keep = np.argsort(-scores), []
-    area = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
     while len(order):
         i, rest = order[0], order[1:]
         keep.append(i)
-        w = np.clip(np.minimum(boxes[i, 2], boxes[rest, 2]) - np.maximum(boxes[i, 0], boxes[rest, 0]), 0, None)
-        h = np.clip(np.minimum(boxes[i, 3], boxes[rest, 3]) - np.maximum(boxes[i, 1], boxes[rest, 1]), 0, None)
-        inter = w * h
-        other = np.minimum(area[i], area[rest]) if by_min else area[i] + area[rest] - inter
-        order = rest[inter / np.maximum(other, 1e-9) <= iou]
+        order = rest[overlap(boxes[i], boxes[rest], by_min) <= iou]
     return np.array(keep, dtype=np.int64)
 
 
@@ -96,8 +91,7 @@ class MTCNNDetector(FaceSearch):
             boxes = self._rescore(image, boxes)
         if not len(boxes):
             return []
-        crops = np.stack([_cut(image, b, 48) for b in boxes])
-        offsets, marks, prob = self.onet.run(None, {"image": crops})
+        offsets, marks, prob = self._onet(image, boxes)
         ok = prob >= self.threshold
         boxes, offsets, marks, prob = boxes[ok], offsets[ok], marks[ok], prob[ok]
         wh = boxes[:, 2:4] - boxes[:, 0:2]
@@ -113,9 +107,11 @@ class MTCNNDetector(FaceSearch):
     def face_probability(self, image: np.ndarray, dets: list[Detection]) -> np.ndarray:
         """O-Net's probability that each detection's square box in ``image`` (another detector's) shows a face."""
         boxes = _square(np.array([d.box for d in dets], np.float64).reshape(-1, 4))
-        if not len(boxes):
-            return np.zeros(0, np.float32)
-        return self.onet.run(None, {"image": np.stack([_cut(image, b, 48) for b in boxes])})[2]
+        return self._onet(image, boxes)[2] if len(boxes) else np.zeros(0, np.float32)
+
+    def _onet(self, image: np.ndarray, boxes: np.ndarray) -> list[np.ndarray]:
+        """O-Net on each square box's 48 px crop: box offsets (n x 4), landmarks (n x 10), face probability (n)."""
+        return self.onet.run(None, {"image": np.stack([_cut(image, b, 48) for b in boxes])})
 
     def _propose(self, image: np.ndarray, min_face: int) -> np.ndarray:
         """P-Net over the pyramid: squared candidate boxes (n x 4) in ``image`` px."""

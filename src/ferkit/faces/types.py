@@ -33,6 +33,17 @@ def key_points(landmarks: np.ndarray | None) -> np.ndarray | None:
     return None
 
 
+def overlap(box: np.ndarray, boxes: np.ndarray, by_min: bool = False) -> np.ndarray:
+    """Intersection over union of ``box`` (4,) with each of ``boxes`` (n x 4), or with ``by_min`` over the smaller
+    of the two areas (a box inside another overlaps it fully)."""
+    ix1, iy1 = np.maximum(box[0], boxes[:, 0]), np.maximum(box[1], boxes[:, 1])
+    ix2, iy2 = np.minimum(box[2], boxes[:, 2]), np.minimum(box[3], boxes[:, 3])
+    inter = np.clip(ix2 - ix1, 0, None) * np.clip(iy2 - iy1, 0, None)
+    area = lambda b: (b[..., 2] - b[..., 0]) * (b[..., 3] - b[..., 1])  # noqa: E731
+    other = np.minimum(area(box), area(boxes)) if by_min else area(box) + area(boxes) - inter
+    return inter / np.maximum(other, 1e-9)
+
+
 def auto_min_face(h: int, w: int) -> int:
     """Default smallest face searched for: a tenth of the long side (64 px on 640x480), at most 100 px (so 100 px
     faces on a 12 MP phone photo are found with no flags), at least 32 px."""
