@@ -108,14 +108,19 @@ def build_transforms(
     contrast jitter, random erasing), ``strong`` (standard + Gaussian blur + stronger erasing), ``photo`` (standard +
     camera degradations: lower resolution, blur, JPEG quality 40-95).
     """
-    if preset not in PRESETS:
-        raise ValueError(f"Unknown augmentation preset {preset!r}; choose one of {list(PRESETS)}.")
     mean, std = _normaliser(channels, mean, std)
-    steps = [ToChannels(channels), v2.Resize((image_size, image_size), antialias=True)]
+    steps = _load_steps(image_size, channels, preset)
     if train:
         steps += _augment(preset)
     steps += [v2.ToDtype(torch.float32, scale=True), v2.Normalize(mean, std)]
     return v2.Compose(steps)
+
+
+def _load_steps(image_size: int, channels: int, preset: str) -> list:
+    """The uint8 steps every transform starts with (channels, size), once ``preset`` is known to be one."""
+    if preset not in PRESETS:
+        raise ValueError(f"Unknown augmentation preset {preset!r}; choose one of {list(PRESETS)}.")
+    return [ToChannels(channels), v2.Resize((image_size, image_size), antialias=True)]
 
 
 def _normaliser(channels: int, mean: Sequence[float], std: Sequence[float]) -> tuple[list[float], list[float]]:
@@ -210,7 +215,5 @@ def build_batch_transforms(
 ) -> tuple[v2.Compose, BatchAugment]:
     """(per-image uint8 transform for the loader: channels and size only, the batch transform for the training
     step: ``BatchAugment``) for ``data.batch_augment``."""
-    if preset not in PRESETS:
-        raise ValueError(f"Unknown augmentation preset {preset!r}; choose one of {list(PRESETS)}.")
-    batch = BatchAugment(preset, channels, mean, std)
-    return v2.Compose([ToChannels(channels), v2.Resize((image_size, image_size), antialias=True)]), batch
+    steps = _load_steps(image_size, channels, preset)
+    return v2.Compose(steps), BatchAugment(preset, channels, mean, std)
