@@ -103,6 +103,7 @@ class LossConfig:
     label_smoothing: float = 0.0
     soft_targets: bool = True  # use the data's soft labels (FER+ label_mode=soft) when it has them
     mixup: float = 0.0  # mixup (Zhang et al. 2018) Beta(a, a) on whole batches; 0 = off, 0.2-0.4 usual
+    cutmix: float = 0.0  # CutMix (Yun et al. 2019) Beta(a, a) box area; 0 = off, 1.0 usual; with mixup: one per batch
     # Knowledge distillation (Hinton et al. 2015): a trained teacher checkpoint (e.g. an ensemble) whose softened
     # outputs the student also matches; the loss is (1 - w) * the data loss + w * T^2 * KL(teacher_T || student_T).
     distill_from: str | None = None
@@ -183,8 +184,11 @@ def validate(cfg: TrainConfig) -> TrainConfig:
             f"loss.distill_weight={cfg.loss.distill_weight} must be in [0, 1] and loss.distill_temperature="
             f"{cfg.loss.distill_temperature} > 0."
         )
-    if cfg.loss.mixup < 0:
-        raise ValueError(f"loss.mixup={cfg.loss.mixup} must be >= 0 (the Beta(a, a) parameter; 0 turns mixup off).")
+    for name in ("mixup", "cutmix"):
+        if getattr(cfg.loss, name) < 0:
+            raise ValueError(
+                f"loss.{name}={getattr(cfg.loss, name)} must be >= 0 (the Beta(a, a) parameter; 0 turns {name} off)."
+            )
     if cfg.data.channels not in (None, 1, 3):
         raise ValueError(f"data.channels={cfg.data.channels} must be 1 (gray) or 3 (RGB).")
     if cfg.data.split_file is not None and (not cfg.data.split_file or cfg.data.val_from is not None):

@@ -52,6 +52,7 @@ def train_one_epoch(
     grad_clip: float | None = None,
     progress: bool = True,
     mixup: float = 0.0,
+    cutmix: float = 0.0,
     batch_transform=None,
     teacher: nn.Module | None = None,
     distill: tuple[float, float] = (0.5, 2.0),
@@ -59,6 +60,8 @@ def train_one_epoch(
     """Train ``model`` for one pass over ``loader``; steps a per-batch ``scheduler`` (not ReduceLROnPlateau).
     Everything after the optimizer is keyword-only. ``mixup`` > 0: each batch is blended with a shuffled copy of
     itself with a weight drawn from Beta(mixup, mixup), and the loss blends the two images' targets (``mix_batch``).
+    ``cutmix`` > 0: a box of the shuffled copy is pasted instead, its area drawn from Beta(cutmix, cutmix); with
+    both on, each batch takes one of the two at random (as timm's ``Mixup`` does with ``switch_prob`` 0.5).
     ``batch_transform``: applied to each batch on the device before anything else (``data.batch_augment``: the
     loader yields uint8 images, ``data.transforms.BatchAugment`` augments and normalises them).
     ``teacher``: a trained model in eval mode that sees the same (augmented, mixed) batch; with ``distill`` =
@@ -75,12 +78,16 @@ def train_one_epoch(
     bar = tqdm(loader, desc=f"epoch {epoch}", leave=False, disable=not progress, unit="batch")
     for images, targets in bar:
         images, targets = _to_device(images, targets, device, channels_last, batch_transform)
-        if mixup > 0:
+        cut = cutmix > 0 and (mixup <= 0 or bool(torch.rand(()) < 0.5))
+        mixed = cut or mixup > 0
+        if cut:
+            images, targets, partner, lam = mix_batch(images, targets, cutmix, cut=True)
+        elif mixed:
             images, targets, partner, lam = mix_batch(images, targets, mixup)
         with autocast_context(device, amp_dtype):
             logits = model(images)  # B,num_classes
             loss = criterion(logits.float(), targets)
-            if mixup > 0:  # the loss of a blend is the blend of the two losses (hard or soft targets alike)
+            if mixed:  # the loss of a blend is the blend of the two losses (hard or soft targets alike)
                 loss = lam * loss + (1 - lam) * criterion(logits.float(), partner)
             if teacher is not None:
                 with torch.no_grad():
@@ -139,14 +146,25 @@ def distill_loss(student: torch.Tensor, teacher: torch.Tensor, temperature: floa
     )
 
 
-def mix_batch(images: torch.Tensor, targets: torch.Tensor, alpha: float):
+def mix_batch(images: torch.Tensor, targets: torch.Tensor, alpha: float, cut: bool = False):
     """mixup (Zhang et al. 2018, "mixup: Beyond Empirical Risk Minimization") on a whole batch as tensor ops:
     ``lam * images + (1 - lam) * images[perm]`` with ``lam ~ Beta(alpha, alpha)`` and a random permutation.
+    ``cut``: CutMix (Yun et al. 2019) instead: a box of ``1 - lam`` of the area, centred at random and clipped to
+    the image, is taken from ``images[perm]``, and ``lam`` becomes the share of the image left as it was.
     Returns ``(mixed images, targets, targets[perm], lam)``; the caller blends the two losses with ``lam``. Uses
     torch's global RNG, which ``fit`` seeds per epoch, so resumed runs mix the same way."""
     lam = float(torch.distributions.Beta(alpha, alpha).sample())
     perm = torch.randperm(images.shape[0], device=images.device)
-    return lam * images + (1 - lam) * images[perm], targets, targets[perm], lam
+    if not cut:
+        return lam * images + (1 - lam) * images[perm], targets, targets[perm], lam
+    h, w = images.shape[-2:]
+    side = math.sqrt(1 - lam)
+    cy, cx = (int(torch.randint(n, ())) for n in (h, w))
+    y0, y1 = max(cy - round(h * side / 2), 0), min(cy + round(h * side / 2), h)
+    x0, x1 = max(cx - round(w * side / 2), 0), min(cx + round(w * side / 2), w)
+    mixed = images.clone()
+    mixed[..., y0:y1, x0:x1] = images[perm][..., y0:y1, x0:x1]
+    return mixed, targets, targets[perm], 1 - (y1 - y0) * (x1 - x0) / (h * w)
 
 
 @torch.no_grad()

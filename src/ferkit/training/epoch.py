@@ -123,6 +123,7 @@ def train_epoch(run: RunContext, prog: RunProgress, stage, net, optimizer, sched
         grad_clip=cfg.grad_clip,
         progress=run.progress,
         mixup=cfg.loss.mixup,
+        cutmix=cfg.loss.cutmix,
         batch_transform=run.prep.batch_tf,
         teacher=run.teacher,
         distill=(cfg.loss.distill_weight, cfg.loss.distill_temperature),
