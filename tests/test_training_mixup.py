@@ -46,27 +46,36 @@ def test_cutmix_pastes_one_box_of_the_partner_and_lam_is_the_share_left():
                     assert bool(box.all()) and torch.equal(own[0], own[1])
 
 
+def _record_mixes(monkeypatch) -> list:
+    """``engine.mix_batch`` patched to record each call as (cut, alpha, its output)."""
+    from ferkit.training import engine
+
+    calls = []
+    real = engine.mix_batch
+
+    def spy(images, targets, alpha, cut=False):
+        out = real(images, targets, alpha, cut=cut)
+        calls.append((cut, alpha, out))
+        return out
+
+    monkeypatch.setattr(engine, "mix_batch", spy)
+    return calls
+
+
 def test_train_one_epoch_with_mixup_uses_the_blended_loss(monkeypatch):
     from ferkit.training import engine
 
     model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3, 4))
     data = torch.utils.data.TensorDataset(torch.randn(8, 1, 1, 3), torch.tensor([0, 1, 2, 3] * 2))
     loader = torch.utils.data.DataLoader(data, batch_size=8)
-    seen = []
-    real = engine.mix_batch
-
-    def spy(images, targets, alpha):
-        out = real(images, targets, alpha)
-        seen.append(out)
-        return out
-
-    monkeypatch.setattr(engine, "mix_batch", spy)
+    calls = _record_mixes(monkeypatch)
     criterion = torch.nn.CrossEntropyLoss()
     before = [p.detach().clone() for p in model.parameters()]
     stats = engine.train_one_epoch(
         model, loader, criterion, torch.optim.SGD(model.parameters(), lr=0.0), mixup=0.3, progress=False
     )
-    ((mixed, a, b, lam),) = seen
+    ((cut, _, (mixed, a, b, lam)),) = calls
+    assert not cut
     with torch.no_grad():
         logits = torch.nn.Sequential(torch.nn.Flatten(), model[1])(mixed)
         expected = lam * criterion(logits, a) + (1 - lam) * criterion(logits, b)
@@ -80,20 +89,14 @@ def test_train_one_epoch_with_both_switches_per_batch(monkeypatch):
     model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(12, 4))
     data = torch.utils.data.TensorDataset(torch.randn(64, 1, 3, 4), torch.tensor([0, 1, 2, 3] * 16))
     loader = torch.utils.data.DataLoader(data, batch_size=4)
-    kinds = []
-    real = engine.mix_batch
-
-    def spy(images, targets, alpha, cut=False):
-        kinds.append((cut, alpha))
-        return real(images, targets, alpha, cut=cut)
-
-    monkeypatch.setattr(engine, "mix_batch", spy)
+    calls = _record_mixes(monkeypatch)
     opt = torch.optim.SGD(model.parameters(), lr=0.0)
     engine.train_one_epoch(model, loader, torch.nn.CrossEntropyLoss(), opt, mixup=0.3, cutmix=1.0, progress=False)
+    kinds = [(cut, alpha) for cut, alpha, _ in calls]
     assert len(kinds) == 16 and {(True, 1.0), (False, 0.3)} == set(kinds)  # both kinds, each with its own alpha
-    kinds.clear()
+    calls.clear()
     engine.train_one_epoch(model, loader, torch.nn.CrossEntropyLoss(), opt, cutmix=1.0, progress=False)
-    assert kinds == [(True, 1.0)] * 16
+    assert [(cut, alpha) for cut, alpha, _ in calls] == [(True, 1.0)] * 16
 
 
 @pytest.mark.parametrize("key", ["loss.mixup", "loss.cutmix"])
