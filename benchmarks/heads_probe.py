@@ -27,43 +27,39 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from ferkit.labels import EMOTIONS  # noqa: E402
-
 DATA = ROOT.parent / "shared" / "data"
 SIZE, MEAN, STD = 48, (0.5,), (0.5,)
 
 
-def arrays(name: str, split: str, label_mode: str) -> tuple[np.ndarray, np.ndarray]:
-    """(uint8 N x 48 x 48 x 1 canonical crops, N x 7 target distributions in ``EMOTIONS`` order) of one split."""
+def arrays(name: str, split: str, label_mode: str):
+    """One split's ``CachedArrays``: uint8 N x 48 x 48 x 1 canonical crops and their labels."""
     from ferkit.data import load_dataset
     from ferkit.data.cache import decode_arrays
 
-    arr = decode_arrays(load_dataset(str(DATA / name), split, label_mode=label_mode), SIZE, 1, workers=2)
-    order = [EMOTIONS.index(c) for c in arr.classes]
-    targets = np.zeros((len(arr), len(EMOTIONS)), np.float32)
-    if arr.soft_labels is not None:
-        targets[:, order] = arr.soft_labels
-    else:
-        targets[np.arange(len(arr)), np.asarray(order)[arr.labels]] = 1.0
-    return np.asarray(arr.images), targets
+    return decode_arrays(load_dataset(str(DATA / name), split, label_mode=label_mode), SIZE, 1, workers=2)
 
 
 def train(heads: int, epochs: int, seed: int, limit: int | None = None, batch: int = 128, lr: float = 3e-3):
+    """The network trained on FER2013 Training labels and FER+ train votes; also the classes its outputs name."""
     import torch
     import torch.nn.functional as F
 
+    from ferkit.data.cache import concat_arrays
     from ferkit.data.transforms import BatchAugment
     from ferkit.models import create_model
 
     torch.manual_seed(seed)
     torch.set_num_threads(2)
-    fer_x, fer_t = arrays("fer2013", "usage_train", "majority")
-    plus_x, plus_t = arrays("ferplus", "train", "soft")
-    fer_x, fer_t, plus_x, plus_t = (a[:limit] for a in (fer_x, fer_t, plus_x, plus_t))  # --limit: a smoke run
-    x = torch.from_numpy(np.concatenate([fer_x, plus_x])).permute(0, 3, 1, 2).contiguous()
-    t = torch.from_numpy(np.concatenate([fer_t * 0.9 + 0.1 / 7, plus_t]))  # label smoothing on the hard labels
-    src = torch.cat([torch.zeros(len(fer_x), dtype=torch.long), torch.ones(len(plus_x), dtype=torch.long)])
-    model = create_model("fercnet_s", num_classes=7 * heads).to(memory_format=torch.channels_last)
+    fer, plus = arrays("fer2013", "usage_train", "majority"), arrays("ferplus", "train", "soft")
+    data = concat_arrays([fer, plus])  # FER2013's labels become one-hot rows beside FER+'s vote distributions
+    src = np.arange(len(data)) >= len(fer)  # False: a FER2013 label, True: FER+ votes
+    keep = np.arange(len(data)) - np.where(src, len(fer), 0) < (limit or len(data))  # --limit: a smoke run
+    x = torch.from_numpy(data.images[keep]).permute(0, 3, 1, 2).contiguous()
+    t = torch.from_numpy(data.soft_labels[keep])
+    src = torch.from_numpy(src[keep]).long()
+    n = len(data.classes)
+    t[src == 0] = t[src == 0] * 0.9 + 0.1 / n  # label smoothing on the hard labels
+    model = create_model("fercnet_s", num_classes=n * heads).to(memory_format=torch.channels_last)
     aug = BatchAugment("standard", 1, MEAN, STD)
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01)
     steps = epochs * (len(x) // batch)
@@ -76,31 +72,39 @@ def train(heads: int, epochs: int, seed: int, limit: int | None = None, batch: i
             idx = perm[i * batch : (i + 1) * batch]
             logits = model(aug(x[idx]).contiguous(memory_format=torch.channels_last))
             if heads == 2:  # each sample's own head: FER2013 labels -> outputs 0-6, FER+ votes -> 7-13
-                logits = logits.view(-1, 2, 7)[torch.arange(len(idx)), src[idx]]
+                logits = logits.view(-1, 2, n)[torch.arange(len(idx)), src[idx]]
             loss = -(t[idx] * F.log_softmax(logits, 1)).sum(1).mean()
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
             sched.step()
         print(f"epoch {epoch + 1}: loss {loss.item():.3f}, {time.perf_counter() - start:.0f} s", flush=True)
-    return model, time.perf_counter() - start
+    return model, data.classes, time.perf_counter() - start
 
 
-def score(model, heads: int) -> dict:
-    """Accuracy on FER2013 PublicTest and FER+ val (majority): with each source's own head and the heads' mean."""
+def score(model, classes: tuple[str, ...], heads: int) -> dict:
+    """Accuracy on FER2013 PublicTest and FER+ val (majority): with each source's own head, the other source's
+    head and the heads' mean. Inputs are made by ``to_model_input``, as ``predict`` makes them."""
     import torch
 
-    from ferkit.data.transforms import BatchAugment
+    from ferkit.faces.crop import to_model_input
 
-    norm = BatchAugment("none", 1, MEAN, STD)
     model.eval()
     out = {}
     for name, split, mode, own in (("fer2013", "usage_val", "majority", 0), ("ferplus", "val", "majority", 1)):
-        xs, ts = arrays(name, split, mode)
+        arr = arrays(name, split, mode)
+        if tuple(arr.classes) != tuple(classes):
+            raise ValueError(f"{name}/{split} has classes {arr.classes}, the model {classes}.")
         with torch.no_grad():
-            x = torch.from_numpy(np.array(xs)).permute(0, 3, 1, 2).contiguous()
-            p = torch.cat([model(norm(x[i : i + 512])).view(-1, heads, 7).softmax(2) for i in range(0, len(x), 512)])
-        y = torch.from_numpy(ts.argmax(1))
+            p = torch.cat(
+                [
+                    model(torch.from_numpy(to_model_input(arr.images[i : i + 512], MEAN, STD)))
+                    .view(-1, heads, len(classes))
+                    .softmax(2)
+                    for i in range(0, len(arr), 512)
+                ]
+            )
+        y = torch.from_numpy(np.asarray(arr.labels))
         out[f"{name}_own_head"] = float((p[:, own if heads == 2 else 0].argmax(1) == y).float().mean())
         out[f"{name}_mean_of_heads"] = float((p.mean(1).argmax(1) == y).float().mean())
         if heads == 2:  # the other source's head: what one head alone would give users on these labels
@@ -116,9 +120,9 @@ def main() -> None:
     ap.add_argument("--limit", type=int, default=None, help="first N training faces of each source (a smoke run)")
     ap.add_argument("--json", default=None, help="write the scores here")
     args = ap.parse_args()
-    model, seconds = train(args.heads, args.epochs, args.seed, args.limit)
+    model, classes, seconds = train(args.heads, args.epochs, args.seed, args.limit)
     result = {"heads": args.heads, "epochs": args.epochs, "seed": args.seed, "train_seconds": round(seconds)}
-    result.update(score(model, args.heads))
+    result.update(score(model, classes, args.heads))
     print(json.dumps(result))
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
