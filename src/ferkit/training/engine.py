@@ -163,7 +163,7 @@ def mix_batch(images: torch.Tensor, targets: torch.Tensor, alpha: float, cut: bo
     y0, y1 = max(cy - round(h * side / 2), 0), min(cy + round(h * side / 2), h)
     x0, x1 = max(cx - round(w * side / 2), 0), min(cx + round(w * side / 2), w)
     mixed = images.clone()
-    mixed[..., y0:y1, x0:x1] = images[perm][..., y0:y1, x0:x1]
+    mixed[..., y0:y1, x0:x1] = images[..., y0:y1, x0:x1][perm]  # the box only, not a shuffled copy of all
     return mixed, targets, targets[perm], 1 - (y1 - y0) * (x1 - x0) / (h * w)
 
 
